@@ -1,0 +1,29 @@
+"""gwaskit: multi-trait GWAS of learned phenotypes.
+
+The public entry points are re-exported here lazily, so that ``import gwaskit`` stays cheap
+(no numba compilation, no torch, no dask) until a function is actually used.
+"""
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import PackageNotFoundError, version as _version
+
+try:
+    __version__ = _version("gwaskit")
+except PackageNotFoundError:  # running from a source tree without installation
+    __version__ = "0+unknown"
+
+_LAZY = {
+    "open_genotypes": "gwaskit.io.genotypes",
+    "read_table": "gwaskit.io.tables",
+    "scan": "gwaskit.stats.scan",
+    "InputError": "gwaskit.errors",
+}
+
+__all__ = sorted(_LAZY) + ["__version__"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'gwaskit' has no attribute {name!r}")

@@ -1,0 +1,98 @@
+"""The ``gwaskit`` command: one subcommand per job, as in plink2.
+
+Subcommands live in sibling modules (``gwaskit/cli/<name>.py``, each defining a click command
+called ``command``) and are imported only when invoked, so ``gwaskit --help`` is fast. The CLI
+holds no statistics of its own: each subcommand parses flags, calls the library and reports.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+from importlib import import_module
+
+import click
+
+from ..errors import InputError
+
+# name -> (module, one-line help shown by `gwaskit --help`)
+SUBCOMMANDS = {
+    "scan": ("gwaskit.cli.scan", "Multi-trait (D-df) association scan of an embedding."),
+    "clump": ("gwaskit.cli.clump", "LD-clump association results (PLINK 1.9 semantics)."),
+    "overlap": ("gwaskit.cli.overlap", "Fraction of reference loci recovered by a scan."),
+    "panel": ("gwaskit.cli.panel", "Build a GWAS variant panel from summary statistics."),
+    "meta": ("gwaskit.cli.meta", "Fixed-effect inverse-variance meta-analysis."),
+    "prs": ("gwaskit.cli.prs", "Polygenic score from a panel."),
+    "pca": ("gwaskit.cli.pca", "Genotype principal components."),
+    "plot": ("gwaskit.cli.plot", "Manhattan and QQ plots."),
+    "simulate": ("gwaskit.cli.simulate", "Simulate a cohort with realistic LD."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [name for name in SUBCOMMANDS if _available(name)]
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name not in SUBCOMMANDS or not _available(name):
+            return None
+        return import_module(SUBCOMMANDS[name][0]).command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, SUBCOMMANDS[name][1]) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+def _available(name: str) -> bool:
+    from importlib.util import find_spec
+
+    return find_spec(SUBCOMMANDS[name][0]) is not None
+
+
+def setup_logging(quiet: bool = False, log_file: str | None = None) -> None:
+    """Log to stderr (and optionally a file) in plink's terse style."""
+    log = logging.getLogger("gwaskit")
+    log.setLevel(logging.INFO)
+    for handler in list(log.handlers):
+        if not isinstance(handler, logging.NullHandler):
+            log.removeHandler(handler)
+    if not quiet:
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(stream)
+    if log_file:
+        fh = logging.FileHandler(log_file)
+        fh.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        log.addHandler(fh)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="gwaskit")
+def cli() -> None:
+    """gwaskit: GWAS of learned phenotypes (multi-trait scan, clumping, loci, panels)."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: bad input becomes one line on stderr and exit code 2, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="gwaskit", standalone_mode=False)
+    except InputError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except OSError as exc:  # missing or unreadable files named by the user
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""GEMCONT: genetics-supervised multimodal contrastive learning of phenotype embeddings."""
