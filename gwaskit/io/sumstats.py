@@ -1,0 +1,225 @@
+"""Read GWAS summary statistics into one column layout, mapping columns by header name.
+
+Accepted inputs (format told apart by header, not by extension):
+
+* GWAS-SSF (GWAS Catalog): ``chromosome base_pair_location effect_allele other_allele beta|
+  odds_ratio standard_error effect_allele_frequency p_value|neg_log_10_p_value [variant_id rsid n]``,
+  missing ``#NA``.
+* plink2 ``--glm``: ``#CHROM POS ID REF ALT A1 [AX] ... BETA|OR SE ... P|LOG10_P``; A1 is the
+  effect allele; the other allele is AX, or whichever of REF/ALT is not A1; only ``TEST == ADD``
+  rows are kept when a TEST column is present.
+* REGENIE step 2: ``CHROM GENPOS ID ALLELE0 ALLELE1 A1FREQ ... BETA SE CHISQ LOG10P``
+  (ALLELE1 = effect allele, p = 10^-LOG10P).
+* BOLT-LMM, PLINK 1.9 ``.assoc``/``.qassoc`` and plain tables with ``SNP`` and ``P``.
+* gwaskit scan output (parquet or tsv): ``variant_id ... p_value``.
+
+Output columns (those that could be found): ``variant_id, chromosome, base_pair_location,
+effect_allele, other_allele, beta, standard_error, effect_allele_frequency, p_value, n``, then
+the file's other columns unchanged. Rows keep file order. ``p_value`` is float (NaN where the
+file had NA or an unparseable value); ``odds_ratio`` is turned into ``beta = ln(OR)``.
+"""
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .._log import logger
+from ..errors import InputError
+
+CANONICAL = [
+    "variant_id",
+    "chromosome",
+    "base_pair_location",
+    "effect_allele",
+    "other_allele",
+    "beta",
+    "standard_error",
+    "effect_allele_frequency",
+    "p_value",
+    "n",
+]
+
+# Header aliases, case-insensitive, earlier names win. A leading '#' is ignored.
+ALIASES: dict[str, list[str]] = {
+    "variant_id": ["variant_id", "id", "snp", "rsid", "markername", "snpid", "marker", "rs", "variant"],
+    "chromosome": ["chromosome", "chrom", "chr", "#chrom", "chromosome_name"],
+    "base_pair_location": ["base_pair_location", "pos", "bp", "genpos", "position", "bp_hg19", "bp_hg38"],
+    "effect_allele": ["effect_allele", "a1", "allele1", "ea", "alt_allele_effect"],
+    "other_allele": ["other_allele", "ax", "a2", "allele0", "allele2", "oa", "nea", "non_effect_allele"],
+    "beta": ["beta", "effect", "b"],
+    "odds_ratio": ["odds_ratio", "or"],
+    "standard_error": ["standard_error", "se", "stderr", "log(or)_se", "sebeta"],
+    "effect_allele_frequency": ["effect_allele_frequency", "a1freq", "a1_freq", "eaf", "freq1", "frq", "af"],
+    "p_value": ["p_value", "p", "pval", "p-value", "pvalue", "p_bolt_lmm", "p_bolt_lmm_inf", "p_linreg"],
+    "neg_log_10_p_value": ["neg_log_10_p_value", "log10p", "log10_p", "neg_log10_p", "mlog10p", "minuslog10pval"],
+    "n": ["n", "obs_ct", "n_total", "nmiss", "num_samples"],
+}
+
+NA_VALUES = ["NA", "#NA", "na", "NaN", "nan", ".", "", "null", "NULL", "None"]
+
+
+def _open_text(path: Path):
+    if str(path).endswith(".gz"):
+        return gzip.open(path, "rt")
+    return open(path, "rt")
+
+
+def _read_raw(path: Path) -> pd.DataFrame:
+    name = str(path).lower()
+    if name.endswith((".parquet", ".pq")):
+        return pd.read_parquet(path)
+    with _open_text(path) as fh:
+        header = None
+        skip = 0
+        for line in fh:
+            if line.startswith("##"):
+                skip += 1
+                continue
+            header = line
+            break
+    if header is None:
+        raise InputError(f"{path}: empty summary-statistics file")
+    if name.endswith((".csv", ".csv.gz")):
+        sep = ","
+    elif "\t" in header:
+        sep = "\t"
+    else:
+        sep = r"\s+"
+    df = pd.read_csv(
+        path,
+        sep=sep,
+        skiprows=skip,
+        dtype=str,
+        na_values=NA_VALUES,
+        keep_default_na=False,
+        on_bad_lines="skip",  # PLINK skips rows with too few tokens
+    )
+    df.columns = [str(c).strip() for c in df.columns]
+    return df
+
+
+def _find(columns: Sequence[str], names: Sequence[str]) -> str | None:
+    lut = {}
+    for c in columns:
+        lut.setdefault(c.lower().lstrip("#"), c)
+        lut.setdefault(c.lower(), c)
+    for n in names:
+        if n.lower() in lut:
+            return lut[n.lower()]
+        if n.lower().lstrip("#") in lut:
+            return lut[n.lower().lstrip("#")]
+    return None
+
+
+def _split_fields(field: str | Sequence[str] | None) -> list[str] | None:
+    if field is None:
+        return None
+    if isinstance(field, str):
+        return [f for f in field.split(",") if f]
+    return list(field)
+
+
+def read_sumstats(
+    path: str | Path,
+    snp_field: str | Sequence[str] | None = None,
+    p_field: str | Sequence[str] | None = None,
+    require: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Read one summary-statistics file (see module docstring for the formats).
+
+    Parameters
+    ----------
+    path : file (.tsv/.txt/.csv[.gz], .parquet, plink/REGENIE outputs).
+    snp_field, p_field : header name(s) overriding the variant-ID / p-value columns; a list or
+        comma-separated string, earlier names win (as plink's ``--clump-snp-field``). A p field
+        whose name looks like -log10 (``LOG10P``, ``neg_log_10_p_value`` ...) is converted.
+    require : canonical columns that must be present (e.g. ``("variant_id", "p_value")``).
+
+    Raises
+    ------
+    InputError naming the file and the missing column; p-values outside [0, 1] are an error
+    (as in PLINK), NA p-values become NaN.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: summary-statistics file not found")
+    raw = _read_raw(path)
+    cols = list(raw.columns)
+    used: dict[str, str] = {}
+
+    snp_names = _split_fields(snp_field)
+    p_names = _split_fields(p_field)
+    if snp_names:
+        c = _find(cols, snp_names)
+        if c is None:
+            raise InputError(f"{path}: no column named {', '.join(snp_names)} (--snp-field)")
+        used["variant_id"] = c
+    if p_names:
+        c = _find(cols, p_names)
+        if c is None:
+            raise InputError(f"{path}: no column named {', '.join(p_names)} (--p-field)")
+        key = "neg_log_10_p_value" if c.lower().lstrip("#") in ALIASES["neg_log_10_p_value"] else "p_value"
+        used[key] = c
+    for key, names in ALIASES.items():
+        if key in used:
+            continue
+        if key in ("p_value", "neg_log_10_p_value") and ("p_value" in used or "neg_log_10_p_value" in used):
+            continue
+        c = _find([x for x in cols if x not in used.values()], names)
+        if c is not None:
+            used[key] = c
+    # BOLT-LMM: prefer the non-infinitesimal p if present (already first in the alias list).
+
+    out = pd.DataFrame(index=raw.index)
+    if "TEST" in raw.columns:  # plink2 --glm / REGENIE: keep the additive test only
+        test = raw["TEST"].astype(str)
+        if (test != "ADD").any() and (test == "ADD").any():
+            keep = test == "ADD"
+            logger.info(f"{path}: kept {int(keep.sum())} TEST=ADD rows of {len(raw)}")
+            raw = raw[keep]
+            out = pd.DataFrame(index=raw.index)
+
+    for key in ("variant_id", "chromosome", "effect_allele", "other_allele"):
+        if key in used:
+            out[key] = raw[used[key]].astype("string").astype(object)
+    if "base_pair_location" in used:
+        out["base_pair_location"] = pd.to_numeric(raw[used["base_pair_location"]], errors="coerce").astype("Int64")
+    # plink2 --glm without AX: the other allele is whichever of REF/ALT is not A1
+    if "other_allele" not in out and "effect_allele" in out:
+        ref, alt = _find(cols, ["REF"]), _find(cols, ["ALT"])
+        if ref and alt:
+            a1 = out["effect_allele"]
+            out["other_allele"] = np.where(a1 == raw[ref], raw[alt], raw[ref])
+            used["other_allele"] = f"{ref}/{alt}"
+    for key in ("beta", "standard_error", "effect_allele_frequency", "n"):
+        if key in used:
+            out[key] = pd.to_numeric(raw[used[key]], errors="coerce")
+    if "beta" not in out and "odds_ratio" in used:
+        orv = pd.to_numeric(raw[used["odds_ratio"]], errors="coerce")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out["beta"] = np.log(orv)
+    if "p_value" in used:
+        out["p_value"] = pd.to_numeric(raw[used["p_value"]], errors="coerce")
+    elif "neg_log_10_p_value" in used:
+        out["p_value"] = 10.0 ** (-pd.to_numeric(raw[used["neg_log_10_p_value"]], errors="coerce"))
+    if "p_value" in out:
+        p = out["p_value"]
+        bad = (p < 0) | (p > 1)
+        if bad.any():
+            i = int(np.flatnonzero(bad.to_numpy())[0])
+            raise InputError(f"{path}: p-value {p.iloc[i]} outside [0, 1] in row {i + 1}")
+    for key in require:
+        if key not in out:
+            raise InputError(
+                f"{path}: no {key} column found (looked for {', '.join(ALIASES.get(key, [key]))})"
+            )
+    extras = [c for c in raw.columns if c not in used.values()]
+    for c in extras:
+        if c not in out:
+            out[c] = raw[c]
+    ordered = [c for c in CANONICAL if c in out] + [c for c in out.columns if c not in CANONICAL]
+    return out[ordered].reset_index(drop=True)

@@ -1,0 +1,167 @@
+"""Genotype-reader helpers for the LD / loci modules.
+
+``open_reference`` opens genotypes through ``gwaskit.io.genotypes.open_genotypes`` when that
+module is available and falls back to a minimal PLINK .bed reader (bed-reader, count_A1) so the
+LD tools work on .bed references on their own. ``ArrayGenotypes`` wraps in-memory arrays in the
+same reader API (tests, simulations).
+
+Reader API used here: ``.samples``, ``.sample_table`` (FID, IID), ``.variants`` (RangeIndex =
+global variant index; chromosome, base_pair_location, variant_id, effect_allele,
+other_allele), ``.iter_dosages(chunk_size, samples, variants, dtype)`` and
+``.read_dosages(samples, variants, dtype)``; dosages are (n_samples × m), NaN = missing, and
+count ``effect_allele``.
+"""
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError
+
+
+def _sel_index(sel, n: int) -> np.ndarray | None:
+    if sel is None:
+        return None
+    sel = np.asarray(sel)
+    if sel.dtype == bool:
+        return np.flatnonzero(sel)
+    return sel.astype(np.int64)
+
+
+class ArrayGenotypes:
+    """In-memory genotype reader with the ``open_genotypes`` API (dosages N × M)."""
+
+    def __init__(self, dosages: np.ndarray, variants: pd.DataFrame, samples=None, fids=None):
+        self._G = np.asarray(dosages)
+        n, m = self._G.shape
+        if len(variants) != m:
+            raise ValueError("variants table does not match dosage columns")
+        self.variants = variants.reset_index(drop=True)
+        self.samples = np.asarray(samples if samples is not None else [f"s{i}" for i in range(n)], dtype=object)
+        fid = np.asarray(fids if fids is not None else self.samples, dtype=object)
+        self.sample_table = pd.DataFrame({"FID": fid, "IID": self.samples})
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def close(self) -> None:
+        pass
+
+    def read_dosages(self, samples=None, variants=None, dtype=np.float32):
+        si = _sel_index(samples, self._G.shape[0])
+        vi = _sel_index(variants, self._G.shape[1])
+        G = self._G
+        if si is not None:
+            G = G[si]
+        if vi is not None:
+            G = G[:, vi]
+            table = self.variants.iloc[vi]
+        else:
+            table = self.variants
+        return table, np.asfortranarray(G, dtype=dtype)
+
+    def iter_dosages(self, chunk_size=1000, samples=None, variants=None, dtype=np.float32) -> Iterator:
+        vi = _sel_index(variants, self._G.shape[1])
+        if vi is None:
+            vi = np.arange(self._G.shape[1])
+        for s in range(0, len(vi), chunk_size):
+            yield self.read_dosages(samples, vi[s : s + chunk_size], dtype)
+
+
+class _BedGenotypes:
+    """Minimal .bed reader (fallback while gwaskit.io.genotypes is unavailable)."""
+
+    def __init__(self, prefix: str):
+        from bed_reader import open_bed
+
+        self.prefix = prefix
+        bim = pd.read_csv(prefix + ".bim", sep=r"\s+", header=None, dtype=str,
+                          names=["chromosome", "variant_id", "cm", "bp", "a1", "a2"])
+        fam = pd.read_csv(prefix + ".fam", sep=r"\s+", header=None, dtype=str)
+        self.variants = pd.DataFrame({
+            "chromosome": bim["chromosome"].to_numpy(),
+            "base_pair_location": bim["bp"].astype(np.int64).to_numpy(),
+            "variant_id": bim["variant_id"].to_numpy(),
+            "effect_allele": bim["a1"].to_numpy(),
+            "other_allele": bim["a2"].to_numpy(),
+        })
+        self.sample_table = pd.DataFrame({"FID": fam[0].to_numpy(), "IID": fam[1].to_numpy()})
+        self.samples = self.sample_table["IID"].to_numpy()
+        self._bed = open_bed(prefix + ".bed", iid_count=len(fam), sid_count=len(bim),
+                             count_A1=True, num_threads=1)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def close(self) -> None:
+        self._bed = None
+
+    def read_dosages(self, samples=None, variants=None, dtype=np.float32):
+        si = _sel_index(samples, len(self.samples))
+        vi = _sel_index(variants, len(self.variants))
+        index = (si if si is not None else slice(None), vi if vi is not None else slice(None))
+        G = self._bed.read(index=index, dtype=np.dtype(dtype), order="F")
+        table = self.variants if vi is None else self.variants.iloc[vi]
+        return table, G
+
+    def iter_dosages(self, chunk_size=1000, samples=None, variants=None, dtype=np.float32):
+        vi = _sel_index(variants, len(self.variants))
+        if vi is None:
+            vi = np.arange(len(self.variants))
+        for s in range(0, len(vi), chunk_size):
+            yield self.read_dosages(samples, vi[s : s + chunk_size], dtype)
+
+
+def open_reference(paths, sample_file: str | None = None):
+    """Open genotypes (BGEN files/globs or a .bed prefix) with the project reader, or fall back
+    to the built-in .bed reader when ``gwaskit.io.genotypes`` is not available."""
+    try:
+        from ..io.genotypes import open_genotypes  # type: ignore[attr-defined]
+    except ImportError:
+        open_genotypes = None
+    if open_genotypes is not None:
+        return open_genotypes(paths, sample_file=sample_file)
+    p = str(paths[0] if isinstance(paths, (list, tuple)) else paths)
+    prefix = p[:-4] if p.endswith((".bed", ".bim", ".fam")) else p
+    if not Path(prefix + ".bed").exists():
+        raise InputError(f"{p}: genotype reader unavailable for this input (need a .bed prefix)")
+    return _BedGenotypes(prefix)
+
+
+def keep_mask(reader, keep_path: str | None) -> np.ndarray | None:
+    """Boolean sample mask from a ``--keep`` file (FID IID or IID per line, '#' header ok)."""
+    if keep_path is None:
+        return None
+    rows = []
+    with open(keep_path) as fh:
+        for line in fh:
+            tok = line.split()
+            if not tok or tok[0].startswith("#") or tok[0] in ("FID", "IID"):
+                continue
+            rows.append(tok)
+    if not rows:
+        raise InputError(f"{keep_path}: --keep file lists no samples")
+    st = reader.sample_table
+    iid = st["IID"].astype(str).to_numpy()
+    if len(rows[0]) >= 2:
+        want = {(r[0], r[1]) for r in rows}
+        fid = st["FID"].astype(str).to_numpy()
+        mask = np.array([(f, i) in want for f, i in zip(fid, iid)])
+        if not mask.any():  # maybe IID-only lines with extra columns
+            mask = np.isin(iid, [r[0] for r in rows])
+    else:
+        mask = np.isin(iid, [r[0] for r in rows])
+    if not mask.any():
+        raise InputError(f"{keep_path}: no --keep sample found in the genotype data")
+    return mask
