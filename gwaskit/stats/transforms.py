@@ -1,0 +1,164 @@
+"""Phenotype-matrix preprocessing for the multi-trait scan (statistics.md section 8).
+
+Order used by :class:`gwaskit.stats.scan.MultiTraitScan`: PCA projection (fitted on the
+analysis samples), then per-column rank-based inverse normal transform, then residualisation
+on the covariates (with collinear covariates dropped first).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy import linalg, special, stats
+
+from .._log import logger
+from ..errors import InputError
+
+__all__ = ["rank_inverse_normal", "pca_project", "PCAResult", "drop_collinear",
+           "covariate_basis", "residualize"]
+
+
+def rank_inverse_normal(Y: np.ndarray, kappa: float = 3.0 / 8.0) -> np.ndarray:
+    """Rank-based inverse normal transform of each column: ``Φ⁻¹((r − κ)/(n − 2κ + 1))``.
+
+    Ties get the average rank; ``kappa = 3/8`` is Blom's offset (transferGWAS, ContIG),
+    ``kappa = 1/2`` gives ``(r − 1/2)/n``. NaN entries stay NaN and are not ranked (``n`` is the
+    number of non-missing values in the column). Valid for any sample size ``n >= 1``.
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    one_d = Y.ndim == 1
+    Y2 = Y[:, None] if one_d else Y
+    out = np.full(Y2.shape, np.nan)
+    for j in range(Y2.shape[1]):
+        col = Y2[:, j]
+        ok = ~np.isnan(col)
+        n = int(ok.sum())
+        if n == 0:
+            continue
+        r = stats.rankdata(col[ok], method="average")
+        out[ok, j] = special.ndtri((r - kappa) / (n - 2.0 * kappa + 1.0))
+    return out[:, 0] if one_d else out
+
+
+@dataclass
+class PCAResult:
+    """Principal-component scores of a phenotype matrix and what was kept."""
+
+    scores: np.ndarray                    # N x k, centred projections
+    components: np.ndarray                # k x D loadings (rows orthonormal)
+    mean: np.ndarray                      # D column means
+    explained_variance_ratio: np.ndarray  # k values, fraction of total variance
+
+
+def pca_project(Y: np.ndarray, n_components: int | None = None) -> PCAResult:
+    """Project the centred ``Y`` (N x D) on its top ``n_components`` principal components.
+
+    Fitted by thin SVD on the samples given (the analysis samples). ``None`` keeps every
+    component of non-negligible variance, at most ``min(N - 1, D)``. A full-rank rotation
+    leaves the joint test's Q unchanged (statistics.md 8.1); truncation lowers D.
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    if Y.ndim != 2:
+        raise InputError("pca: phenotype matrix must be two-dimensional")
+    n, d = Y.shape
+    mean = Y.mean(axis=0)
+    Yc = Y - mean
+    _, s, vt = linalg.svd(Yc, full_matrices=False, lapack_driver="gesdd")
+    var = s ** 2
+    total = var.sum()
+    max_k = int(np.sum(s > s[0] * max(n, d) * np.finfo(float).eps)) if s.size and s[0] > 0 else 0
+    k = max_k if n_components is None else int(n_components)
+    if k < 1:
+        raise InputError(f"--pca: number of components must be >= 1 (got {k})")
+    if k > max_k:
+        raise InputError(
+            f"--pca {k}: the phenotype matrix has only {max_k} non-degenerate principal components")
+    comps = vt[:k]
+    # deterministic signs: largest |loading| positive
+    signs = np.sign(comps[np.arange(k), np.argmax(np.abs(comps), axis=1)])
+    signs[signs == 0] = 1.0
+    comps = comps * signs[:, None]
+    return PCAResult(scores=Yc @ comps.T, components=comps, mean=mean,
+                     explained_variance_ratio=var[:k] / total if total > 0 else np.zeros(k))
+
+
+def drop_collinear(
+    F: np.ndarray | None,
+    names: Sequence[str] | None = None,
+    tol: float = 1e-7,
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """Drop covariates that are collinear with the intercept or with other covariates.
+
+    Columns are centred (the intercept is always in the model) and scaled to unit norm, then a
+    pivoted QR (``scipy.linalg.qr(pivoting=True)``) finds the numerical rank: a column whose
+    ``|R_ii|`` falls below ``tol`` (i.e. ``1 − R² < tol²`` against the columns chosen before it)
+    is dropped. Constant columns are dropped. A warning names every dropped column.
+
+    Parameters
+    ----------
+    F : (N, k) covariates **without** the intercept, or None
+    names : k column names (default ``covar_<i>``)
+
+    Returns
+    -------
+    F_kept, kept names, dropped names (kept columns in their original order)
+    """
+    if F is None:
+        return np.empty((0, 0)), [], []
+    F = np.asarray(F, dtype=np.float64)
+    if F.ndim == 1:
+        F = F[:, None]
+    k = F.shape[1]
+    names = [f"covar_{i + 1}" for i in range(k)] if names is None else list(names)
+    if len(names) != k:
+        raise InputError(f"covariates: {k} columns but {len(names)} names")
+    if k == 0:
+        return F, [], []
+    if not np.all(np.isfinite(F)):
+        bad = [names[j] for j in range(k) if not np.all(np.isfinite(F[:, j]))]
+        raise InputError(f"covariates: non-finite values in column(s) {', '.join(bad)}")
+    Fc = F - F.mean(axis=0)
+    norms = np.linalg.norm(Fc, axis=0)
+    scale = np.abs(F).max(axis=0) * np.sqrt(F.shape[0])
+    const = norms <= 1e-12 * np.maximum(scale, 1e-300)
+    keep = np.zeros(k, dtype=bool)
+    idx = np.flatnonzero(~const)
+    if idx.size:
+        Fs = Fc[:, idx] / norms[idx]
+        _, R, piv = linalg.qr(Fs, mode="economic", pivoting=True)
+        diag = np.abs(np.diag(R))
+        rank = int(np.sum(diag > tol))
+        keep[idx[piv[:rank]]] = True
+    kept = [names[j] for j in range(k) if keep[j]]
+    dropped = [names[j] for j in range(k) if not keep[j]]
+    if dropped:
+        logger.warning("Dropped %d collinear covariate(s) (constant or linear combination of "
+                       "others): %s", len(dropped), ", ".join(dropped))
+    return F[:, keep], kept, dropped
+
+
+def covariate_basis(F: np.ndarray | None, n: int) -> np.ndarray:
+    """Orthonormal basis ``Qf`` (N x c) of ``[1, F]``; first column is the constant ``1/√N``.
+
+    ``F`` must already be free of collinear columns (see :func:`drop_collinear`).
+    """
+    ones = np.ones((n, 1))
+    if F is None or F.size == 0:
+        return ones / np.sqrt(n)
+    X = np.hstack([ones, np.asarray(F, dtype=np.float64)])
+    Qf, _ = linalg.qr(X, mode="economic")
+    Qf[:, 0] = 1.0 / np.sqrt(n)  # fix sign and exactness of the intercept direction
+    return Qf
+
+
+def residualize(Y: np.ndarray, F: np.ndarray | None = None, Qf: np.ndarray | None = None) -> np.ndarray:
+    """Residuals of ``Y`` on ``[1, F]`` (least squares): ``Y − Qf (Qfᵀ Y)``.
+
+    Pass either the covariates ``F`` (no intercept, no collinear columns) or their orthonormal
+    basis ``Qf`` from :func:`covariate_basis`.
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    if Qf is None:
+        Qf = covariate_basis(F, Y.shape[0])
+    return Y - Qf @ (Qf.T @ Y)
