@@ -1,0 +1,445 @@
+"""LD clumping with PLINK 1.9 ``--clump`` semantics.
+
+Reference: PLINK 1.9 ``clump_reports()`` (plink_ld.c), summarised in
+``clumping-and-loci.md`` §1; checked against ``plink1.9 --clump`` (v1.90b6.26) in the tests.
+
+Rules, exactly as PLINK 1.9:
+
+* Report rows are matched to the LD reference **by variant ID only**. Rows with an unparseable
+  p (NA) are skipped. Rows with ``p > max(0.05, p2, p1)`` are not stored but still counted in
+  NSIG/TOTAL of the clump that absorbs their variant.
+* Index candidates: report variants present in the reference with ``p ≤ p1``; with several
+  reports the smallest p is used. Sorted by p, ties by reference (genomic file) order. A
+  candidate already absorbed into an earlier clump is skipped.
+* Members: report variants on the same chromosome with ``|Δbp| ≤ kb·1000 − 1`` and
+  ``|r²| > r2`` (strict); without ``allow_overlap`` variants already clumped are skipped. Every
+  member is marked clumped; it is listed in SP2 only when ``p < p2`` (strict). TOTAL / NSIG /
+  S05 / S01 / S001 / S0001 count all member report entries (p ≥ .05, [.01,.05), [.001,.01),
+  [1e-4,.001), < 1e-4).
+* r²: see :mod:`gwaskit.ld.r2` (default haplotype ML on hard calls, as PLINK 1.9).
+
+Differences from PLINK 1.9, by design: top variants (p ≤ p1) absent from the LD reference are
+returned in ``ClumpResult.missing`` (and logged) instead of only a warning; with
+``missing_as_singletons=True`` they become one-variant clumps flagged ``in_reference=False``.
+All samples given are used (PLINK uses founders only; pass ``samples`` to restrict).
+
+Genotypes are read per clump window (only the window's report variants), with a bounded cache,
+so memory is bounded by the window and the cache size, not by the genome.
+"""
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .._log import logger
+from ..errors import InputError
+from . import _r2_numba_fns as _k
+from .r2 import METHODS
+
+PRESETS = {
+    "plink": dict(p1=1e-4, p2=0.01, r2=0.5, kb=250.0),
+    "seed": dict(p1=5e-8, p2=0.01, r2=0.05, kb=5000.0),
+}
+
+CLUMP_COLUMNS = [
+    "variant_id", "chromosome", "base_pair_location", "p_value", "file_index", "total", "nsig",
+    "s05", "s01", "s001", "s0001", "n_sp2", "sp2", "sp2_r2", "in_reference",
+]
+
+
+@dataclass
+class ClumpResult:
+    """Clumps in index-p order (``clumps``), all members with r² (``members``, one row per
+    member report entry incl. those with p ≥ p2) and top variants absent from the LD reference
+    (``missing``)."""
+
+    clumps: pd.DataFrame
+    members: pd.DataFrame
+    missing: pd.DataFrame
+    params: dict = field(default_factory=dict)
+    id_width: int = 4  # PLINK's SNP column width (longest reference ID + 1)
+
+
+def bp_radius(kb: float) -> int:
+    """PLINK 1.9 window radius in bp: ``int(kb·1000·(1+ε) − 1)`` (250 kb → 249,999)."""
+    return int(kb * 1000 * (1 + 2.0 ** -44) - 1)
+
+
+def _bin(p: float) -> int:
+    if p >= 0.05:
+        return 0
+    if p >= 0.01:
+        return 1
+    if p >= 0.001:
+        return 2
+    if p >= 0.0001:
+        return 3
+    return 4
+
+
+class _GenotypeCache:
+    """Per-variant columns (hard calls or dosages) read on demand, FIFO-evicted by bytes."""
+
+    def __init__(self, reader, samples, method, hard_call_threshold, max_bytes):
+        self.reader = reader
+        self.samples = samples
+        self.method = method
+        self.thr = hard_call_threshold
+        self.max_bytes = max_bytes
+        self.cols: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.bytes = 0
+        self.reads = 0
+
+    def get(self, idx: np.ndarray) -> np.ndarray:
+        need = np.array([i for i in idx if i not in self.cols], dtype=np.int64)
+        if need.size:
+            need.sort()
+            _, D = self.reader.read_dosages(samples=self.samples, variants=need, dtype=np.float32)
+            self.reads += 1
+            D = np.asarray(D)
+            if self.method == "haplotype":
+                X = np.empty(D.shape, dtype=np.int8, order="F")
+                _k.hard_calls(D, float(self.thr), X)
+            else:
+                X = np.asfortranarray(D, dtype=np.float64)
+            for j, v in enumerate(need):
+                col = np.ascontiguousarray(X[:, j])
+                self.cols[int(v)] = col
+                self.bytes += col.nbytes
+            while self.bytes > self.max_bytes and len(self.cols) > len(idx):
+                _, old = self.cols.popitem(last=False)
+                self.bytes -= old.nbytes
+        n = self.cols[int(idx[0])].shape[0] if len(idx) else 0
+        out = np.empty((n, len(idx)), dtype=np.int8 if self.method == "haplotype" else np.float64, order="F")
+        for j, v in enumerate(idx):
+            out[:, j] = self.cols[int(v)]
+        return out
+
+
+def _chrom_blocks(chrom: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Start/end (exclusive) of each variant's contiguous chromosome run; positions must be
+    non-decreasing within a run."""
+    m = len(chrom)
+    start = np.zeros(m, dtype=np.int64)
+    end = np.zeros(m, dtype=np.int64)
+    if m == 0:
+        return start, end
+    change = np.flatnonzero(chrom[1:] != chrom[:-1]) + 1
+    bounds = np.concatenate([[0], change, [m]])
+    seen = set()
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        c = chrom[a]
+        if c in seen:
+            raise InputError(f"LD reference: chromosome {c} is not contiguous; sort the variants")
+        seen.add(c)
+        if np.any(np.diff(pos[a:b]) < 0):
+            raise InputError(f"LD reference: positions on chromosome {c} are not sorted")
+        start[a:b] = a
+        end[a:b] = b
+    return start, end
+
+
+def clump(
+    reports: pd.DataFrame | Sequence[pd.DataFrame],
+    reader,
+    p1: float = 1e-4,
+    p2: float = 0.01,
+    r2: float = 0.5,
+    kb: float = 250.0,
+    allow_overlap: bool = False,
+    method: str = "haplotype",
+    samples=None,
+    hard_call_threshold: float = 0.1,
+    missing_as_singletons: bool = False,
+    cache_mb: float = 512.0,
+) -> ClumpResult:
+    """Clump association results (PLINK 1.9 ``--clump`` semantics; see module docstring).
+
+    Parameters
+    ----------
+    reports : one or several tables with ``variant_id`` and ``p_value`` columns (e.g. from
+        :func:`gwaskit.io.sumstats.read_sumstats`); several = PLINK's multi-file ``--clump``.
+    reader : LD reference genotype reader (``gwaskit.io.genotypes.open_genotypes`` API).
+    p1, p2, r2, kb : PLINK ``--clump-p1/-p2/-r2/-kb`` (defaults PLINK's).
+    allow_overlap : ``--clump-allow-overlap``.
+    method : 'haplotype' (PLINK 1.9) or 'dosage' (squared Pearson correlation of dosages).
+    samples : reference samples to use (bool mask or index; e.g. from ``--keep``).
+    hard_call_threshold : for 'haplotype': dosages further than this from an integer are
+        missing (plink2's default 0.1 when writing .bed from dosages); 0.5 rounds everything.
+    missing_as_singletons : also report top variants absent from the reference as one-variant
+        clumps (``in_reference=False``, counts 0), placed in p order.
+    cache_mb : genotype cache size.
+    """
+    if not (0 < p1 <= 1):
+        raise InputError(f"--p1 {p1}: must be in (0, 1]")
+    if not (p1 <= p2 <= 1):
+        raise InputError(f"--p2 {p2}: must satisfy p1 <= p2 <= 1")
+    if not (r2 < 1):
+        raise InputError(f"--r2 {r2}: must be < 1")
+    if kb <= 0:
+        raise InputError(f"--kb {kb}: must be positive")
+    if method not in METHODS:
+        raise InputError(f"--r2-method {method!r}: use one of {', '.join(METHODS)}")
+    if isinstance(reports, pd.DataFrame):
+        reports = [reports]
+    radius = bp_radius(kb)
+    load_thresh = max(0.05, p2, p1)
+
+    variants = reader.variants
+    m = len(variants)
+    vid = variants["variant_id"].astype(str).to_numpy()
+    chrom = variants["chromosome"].astype(str).to_numpy()
+    pos = variants["base_pair_location"].to_numpy().astype(np.int64)
+    cstart, cend = _chrom_blocks(chrom, pos)
+    id_index = pd.Index(vid)
+    if not id_index.is_unique:
+        dup = id_index[id_index.duplicated()].unique()
+        logger.info(f"clump: {len(dup)} duplicated variant IDs in the LD reference; the first of each is used")
+    first_of = pd.Series(np.arange(m), index=vid)
+    first_of = first_of[~first_of.index.duplicated()]
+
+    # ---- load report entries --------------------------------------------------------------
+    nsig = np.zeros(m, dtype=np.int64)
+    e_var, e_p, e_f, e_line = [], [], [], []
+    miss_ids, miss_p = [], []
+    n_na = 0
+    for fidx, rep in enumerate(reports, start=1):
+        if "variant_id" not in rep or "p_value" not in rep:
+            raise InputError("clump: report lacks variant_id or p_value")
+        ids = rep["variant_id"].astype(str).to_numpy()
+        p = pd.to_numeric(rep["p_value"], errors="coerce").to_numpy(dtype=np.float64)
+        ok = ~np.isnan(p)
+        n_na += int((~ok).sum())
+        if np.any(p[ok] < 0) or np.any(p[ok] > 1):
+            raise InputError(f"clump: report {fidx} has p-values outside [0, 1]")
+        gi = first_of.reindex(ids).to_numpy()
+        found = ~np.isnan(gi)
+        absent_top = ok & ~found & (p <= p1)
+        miss_ids.extend(ids[absent_top].tolist())
+        miss_p.extend(p[absent_top].tolist())
+        sel = ok & found
+        gi_sel = gi[sel].astype(np.int64)
+        p_sel = p[sel]
+        line = np.flatnonzero(sel)
+        counted = p_sel > load_thresh
+        np.add.at(nsig, gi_sel[counted & (p_sel >= 0.05)], 1)
+        keep = ~counted
+        e_var.append(gi_sel[keep])
+        e_p.append(p_sel[keep])
+        e_f.append(np.full(int(keep.sum()), fidx, dtype=np.int64))
+        e_line.append(line[keep])
+    if n_na:
+        logger.info(f"clump: skipped {n_na} report rows without a numeric p-value")
+    e_var = np.concatenate(e_var) if e_var else np.zeros(0, np.int64)
+    e_p = np.concatenate(e_p) if e_p else np.zeros(0)
+    e_f = np.concatenate(e_f) if e_f else np.zeros(0, np.int64)
+    e_line = np.concatenate(e_line) if e_line else np.zeros(0, np.int64)
+    # PLINK's per-variant entry list order: file 1 first; within a file, later lines first
+    order = np.lexsort((-e_line, e_f, e_var))
+    e_var, e_p, e_f = e_var[order], e_p[order], e_f[order]
+    e_start = np.searchsorted(e_var, np.arange(m), side="left")
+    e_end = np.searchsorted(e_var, np.arange(m), side="right")
+    has_entry = e_end > e_start
+    in_report = has_entry | (nsig > 0)
+
+    missing = _missing_table(miss_ids, miss_p)
+    if len(missing):
+        shown = ", ".join(missing["variant_id"].head(3))
+        logger.warning(
+            f"clump: {len(missing)} top variant(s) (p <= {p1:g}) missing from the LD reference "
+            f"(e.g. {shown}); listed separately"
+        )
+
+    # ---- index candidates ------------------------------------------------------------------
+    cand_p = np.full(m, np.inf)
+    np.minimum.at(cand_p, e_var, e_p)
+    cand = np.flatnonzero(has_entry & (cand_p <= p1))
+    cand = cand[np.lexsort((cand, cand_p[cand]))]
+    logger.info(
+        f"clump: {len(cand)} top variants (p <= {p1:g}) in the LD reference; r2 > {r2:g}, "
+        f"window +-{radius} bp, method {method}"
+    )
+
+    cache = _GenotypeCache(reader, samples, method, hard_call_threshold, int(cache_mb * 2**20))
+    clumped = np.zeros(m, dtype=bool)
+    rows = []
+    mem_rows = []
+    r2buf = np.empty(0)
+    for ivar in cand:
+        if clumped[ivar]:
+            continue
+        cur_bp = pos[ivar]
+        a, b = cstart[ivar], cend[ivar]
+        lo = a + int(np.searchsorted(pos[a : ivar + 1], cur_bp - radius, side="left"))
+        hi = ivar + int(np.searchsorted(pos[ivar:b], cur_bp + radius + 1, side="left"))
+        win = np.arange(lo, hi)
+        win = win[(win != ivar) & in_report[lo:hi] & (allow_overlap | ~clumped[lo:hi])]
+        idx = np.concatenate([[ivar], win]).astype(np.int64)
+        X = cache.get(idx)
+        if r2buf.shape[0] < len(win):
+            r2buf = np.empty(max(len(win), 2 * r2buf.shape[0]))
+        out = r2buf[: len(win)]
+        if len(win):
+            if method == "haplotype":
+                _k.hap_r2_index_vs_block(np.ascontiguousarray(X[:, 0]), X[:, 1:], out)
+            else:
+                _k.pearson_r2_index_vs_block(np.ascontiguousarray(X[:, 0]), X[:, 1:], out)
+        with np.errstate(invalid="ignore"):
+            is_member = np.abs(out) > r2  # NaN -> False
+        histo = [0, 0, 0, 0, 0]
+        sp2 = []  # (variant, fidx, r2) in PLINK order
+        pval = cand_p[ivar]
+
+        def absorb(v, rv):
+            for e in range(e_start[v], e_end[v]):
+                pe = e_p[e]
+                histo[_bin(pe)] += 1
+                mem_rows.append((ivar, v, e_f[e], pe, rv))
+                if pe < p2:
+                    sp2.append((v, e_f[e], rv))
+            histo[0] += nsig[v]
+            if nsig[v]:
+                for _ in range(nsig[v]):
+                    mem_rows.append((ivar, v, 0, np.nan, rv))
+            clumped[v] = True
+
+        members = win[is_member]
+        mr2 = out[is_member]
+        before = members < ivar
+        for v, rv in zip(members[before], mr2[before]):
+            absorb(v, rv)
+        # the index variant's other report entries (r2 = 1)
+        idx_entry = None
+        colocated = False
+        for e in range(e_start[ivar], e_end[ivar]):
+            if idx_entry is None and e_p[e] == pval:
+                idx_entry = e
+                continue
+            colocated = True
+            histo[_bin(e_p[e])] += 1
+            mem_rows.append((ivar, ivar, e_f[e], e_p[e], 1.0))
+            if e_p[e] < p2:
+                sp2.append((ivar, e_f[e], 1.0))
+        if (colocated or nsig[ivar]) and (allow_overlap or not clumped[ivar]):
+            histo[0] += nsig[ivar]
+            clumped[ivar] = True
+        for v, rv in zip(members[~before], mr2[~before]):
+            absorb(v, rv)
+        rows.append((
+            vid[ivar], chrom[ivar], int(cur_bp), float(pval), int(e_f[idx_entry]), int(sum(histo)),
+            *map(int, histo), len(sp2),
+            ",".join(f"{vid[v]}({f})" for v, f, _ in sp2) if sp2 else "NONE",
+            ",".join(f"{rv:.6g}" for _, _, rv in sp2),
+            True, int(ivar),
+        ))
+
+    clumps = pd.DataFrame(rows, columns=CLUMP_COLUMNS + ["_gidx"])
+    if missing_as_singletons and len(missing):
+        extra = pd.DataFrame({
+            "variant_id": missing["variant_id"], "chromosome": None, "base_pair_location": pd.NA,
+            "p_value": missing["p_value"], "file_index": 1, "total": 0, "nsig": 0, "s05": 0,
+            "s01": 0, "s001": 0, "s0001": 0, "n_sp2": 0, "sp2": "NONE", "sp2_r2": "",
+            "in_reference": False, "_gidx": m,
+        })
+        clumps = pd.concat([clumps, extra], ignore_index=True)
+        clumps = clumps.sort_values(["p_value", "_gidx"], kind="mergesort").reset_index(drop=True)
+    clumps = clumps.drop(columns="_gidx")
+    clumps["base_pair_location"] = clumps["base_pair_location"].astype("Int64")
+    if mem_rows:
+        mr = np.array(mem_rows, dtype=object)
+        members_df = pd.DataFrame({
+            "index_variant_id": vid[mr[:, 0].astype(np.int64)],
+            "variant_id": vid[mr[:, 1].astype(np.int64)],
+            "chromosome": chrom[mr[:, 1].astype(np.int64)],
+            "base_pair_location": pos[mr[:, 1].astype(np.int64)],
+            "file_index": mr[:, 2].astype(np.int64),
+            "p_value": mr[:, 3].astype(np.float64),
+            "r2": mr[:, 4].astype(np.float64),
+        })
+    else:
+        members_df = pd.DataFrame(columns=["index_variant_id", "variant_id", "chromosome",
+                                           "base_pair_location", "file_index", "p_value", "r2"])
+    n_formed = int(clumps["in_reference"].sum()) if len(clumps) else 0
+    logger.info(f"clump: {n_formed} clumps formed from {len(cand)} top variants")
+    params = dict(p1=p1, p2=p2, r2=r2, kb=kb, bp_radius=radius, allow_overlap=allow_overlap,
+                  method=method, hard_call_threshold=hard_call_threshold,
+                  n_samples=int(_n_samples(reader, samples)), n_top=int(len(cand)),
+                  n_missing_top=int(len(missing)))
+    id_width = max(int(max((len(s) for s in vid), default=0)) + 1, 4)
+    return ClumpResult(clumps=clumps, members=members_df, missing=missing, params=params, id_width=id_width)
+
+
+def _n_samples(reader, samples) -> int:
+    n = len(reader.samples)
+    if samples is None:
+        return n
+    s = np.asarray(samples)
+    return int(s.sum()) if s.dtype == bool else len(s)
+
+
+def _missing_table(ids, ps) -> pd.DataFrame:
+    if not ids:
+        return pd.DataFrame({"variant_id": pd.Series(dtype=str), "p_value": pd.Series(dtype=float)})
+    df = pd.DataFrame({"variant_id": ids, "p_value": ps})
+    df = df.groupby("variant_id", sort=True, as_index=False)["p_value"].min()
+    return df.sort_values(["p_value", "variant_id"], kind="mergesort").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------------------------
+# PLINK 1.9 .clumped writer
+# ----------------------------------------------------------------------------------------------
+
+
+def _g3(x: float) -> str:
+    """PLINK's 3-significant-digit %g-style number."""
+    s = f"{x:.3g}"
+    return s
+
+
+def format_plink(result: ClumpResult) -> str:
+    """Text of PLINK 1.9's ``.clumped`` file for ``result`` (fixed width, PLINK number format,
+    trailing blank lines). Clumps of variants missing from the reference are not written (as
+    PLINK)."""
+    w = result.id_width
+    lines = [" CHR    F " + "SNP".rjust(w) + "         BP        P    TOTAL   NSIG    S05    S01   S001  S0001    SP2\n"]
+    for r in result.clumps.itertuples(index=False):
+        if not r.in_reference:
+            continue
+        s = (
+            str(r.chromosome).rjust(4) + " " + str(r.file_index).rjust(4) + " "
+            + str(r.variant_id).rjust(w) + " " + str(int(r.base_pair_location)).rjust(10) + " "
+            + _g3(r.p_value).rjust(10) + " " + str(r.total).rjust(8) + " "
+            + "".join(str(h).rjust(6) + " " for h in (r.nsig, r.s05, r.s01, r.s001, r.s0001))
+            + r.sp2 + "\n"
+        )
+        lines.append(s)
+    lines.append("\n\n")
+    return "".join(lines)
+
+
+def write_plink(result: ClumpResult, path: str | Path, overwrite: bool = False) -> Path | None:
+    """Write the ``.clumped`` file atomically. Like PLINK, nothing is written when no clump
+    formed; returns None then."""
+    from ..io.output import atomic_path
+
+    if not int(result.clumps["in_reference"].sum() if len(result.clumps) else 0):
+        logger.warning("clump: no significant clump results; no .clumped file written (as PLINK)")
+        return None
+    with atomic_path(path, overwrite) as tmp:
+        Path(tmp).write_text(format_plink(result))
+    return Path(path)
+
+
+def read_plink_clumped(path: str | Path) -> pd.DataFrame:
+    """Parse a PLINK 1.9 ``.clumped`` file (whitespace-delimited) into a table with an ``sp2``
+    list column of member IDs (file indices stripped)."""
+    df = pd.read_csv(path, sep=r"\s+", dtype={"SNP": str, "SP2": str})
+    df["members"] = [
+        [] if s == "NONE" else [t.rsplit("(", 1)[0] for t in s.split(",")] for s in df["SP2"]
+    ]
+    return df
