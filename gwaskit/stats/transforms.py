@@ -93,7 +93,8 @@ def drop_collinear(
     Columns are centred (the intercept is always in the model) and scaled to unit norm, then a
     pivoted QR (``scipy.linalg.qr(pivoting=True)``) finds the numerical rank: a column whose
     ``|R_ii|`` falls below ``tol`` (i.e. ``1 − R² < tol²`` against the columns chosen before it)
-    is dropped. Constant columns are dropped. A warning names every dropped column.
+    counts as dependent. Of a dependent set, the later columns (in the given order) are
+    dropped. Constant columns are dropped. A warning names every dropped column.
 
     Parameters
     ----------
@@ -127,9 +128,22 @@ def drop_collinear(
     if idx.size:
         Fs = Fc[:, idx] / norms[idx]
         _, R, piv = linalg.qr(Fs, mode="economic", pivoting=True)
-        diag = np.abs(np.diag(R))
-        rank = int(np.sum(diag > tol))
-        keep[idx[piv[:rank]]] = True
+        rank = int(np.sum(np.abs(np.diag(R)) > tol))
+        # Among equally valid choices keep the earliest columns: Gram-Schmidt in the given
+        # order, a column enters if its residual norm exceeds tol, up to the QR rank.
+        basis = np.empty((Fs.shape[0], rank))
+        r = 0
+        for col in range(Fs.shape[1]):
+            if r == rank:
+                break
+            v = Fs[:, col].copy()
+            for _ in range(2):  # re-orthogonalise once
+                v -= basis[:, :r] @ (basis[:, :r].T @ v)
+            nv = np.linalg.norm(v)
+            if nv > tol:
+                basis[:, r] = v / nv
+                keep[idx[col]] = True
+                r += 1
     kept = [names[j] for j in range(k) if keep[j]]
     dropped = [names[j] for j in range(k) if not keep[j]]
     if dropped:

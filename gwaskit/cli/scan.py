@@ -1,0 +1,120 @@
+"""``gwaskit scan``: multi-trait (D-df) association scan of an embedding.
+
+Flags only; the work is :func:`gwaskit.stats.scan.scan`.
+"""
+from __future__ import annotations
+
+import sys
+from importlib import metadata
+
+import click
+
+from ..errors import InputError
+
+
+def _versions() -> dict:
+    out = {}
+    for pkg in ("gwaskit", "numpy", "scipy", "numba", "pandas", "bgen-reader", "cbgen", "bed-reader"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            pass
+    out["python"] = sys.version.split()[0]
+    return out
+
+
+def _split(values: tuple[str, ...]) -> list[str] | None:
+    """Accept repeated flags and/or comma-separated lists."""
+    items = [v.strip() for val in values for v in val.split(",") if v.strip()]
+    return items or None
+
+
+@click.command(name="scan", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--bgen", help="BGEN file(s): a path or a quoted glob such as 'chr*.bgen'.")
+@click.option("--sample", "sample_file", type=click.Path(dir_okay=False),
+              help=".sample file (when the BGEN has no embedded sample IDs).")
+@click.option("--bed", help="PLINK .bed/.bim/.fam prefix (or glob of prefixes).")
+@click.option("--pheno", required=True, type=click.Path(dir_okay=False),
+              help="Embedding/phenotype table (.parquet, .tsv[.gz], .csv) with IID (and FID).")
+@click.option("--pheno-cols", multiple=True, help="Columns or globs, e.g. 'emb_*' (default: all numeric).")
+@click.option("--covar", type=click.Path(dir_okay=False), help="Covariate table.")
+@click.option("--covar-cols", multiple=True, help="Covariate columns or globs (default: all).")
+@click.option("--categorical", multiple=True, help="Categorical covariates (one-hot, first level dropped).")
+@click.option("--pca", "pca", type=click.IntRange(min=1), default=None,
+              help="Project the embedding on its top D principal components "
+                   "(default: all components, at most 256).")
+@click.option("--no-pca", is_flag=True, help="Test the phenotype columns as given.")
+@click.option("--no-rank-normalize", is_flag=True,
+              help="Skip the per-column rank-based inverse normal transform (Blom).")
+@click.option("--test", type=click.Choice(["scaled-lrt", "wilks"]), default="scaled-lrt", show_default=True,
+              help="scaled-lrt: LIMIX -N D log(1-Q/D); wilks: full LRT -N log(1-Q).")
+@click.option("--pvalue", type=click.Choice(["exact", "chi2"]), default="exact", show_default=True,
+              help="exact: Q ~ Beta(D/2, (N-c-D)/2) (F test); chi2: statistic vs chi2_D (LIMIX).")
+@click.option("--per-dim", is_flag=True, help="Also write per-dimension beta, SE and p (plink2 --glm).")
+@click.option("--maf", type=click.FloatRange(0, 0.5), default=0.0, show_default=True,
+              help="Minimum minor-allele frequency (analysis samples).")
+@click.option("--mac", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Minimum minor-allele count (dosage).")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Variants per block.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="BLAS/numba threads.")
+@click.option("--quiet", is_flag=True, help="No log and no progress bar.")
+@click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="Result table: .parquet, .tsv or .tsv.gz; metadata in <out>.meta.json.")
+def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca,
+            no_rank_normalize, test, pvalue, per_dim, maf, mac, chunk_size, threads, quiet,
+            overwrite, out):
+    """Multi-trait (D-df) association scan of an embedding against every variant."""
+    from ..io.output import check_writable, table_format, write_json, write_table
+    from ..stats.scan import scan
+    from .main import setup_logging
+
+    setup_logging(quiet=quiet)
+    if pca is not None and no_pca:
+        raise InputError("--pca and --no-pca are mutually exclusive")
+    if (bgen is None) == (bed is None):
+        raise InputError("give exactly one of --bgen or --bed")
+    table_format(out)
+    meta_path = out + ".meta.json"
+    check_writable(out, overwrite)
+    check_writable(meta_path, overwrite)
+
+    bar = None
+    progress = None
+    show_bar = not quiet and sys.stderr.isatty()
+
+    def start_bar() -> None:
+        # writability is re-checked after the null fit, right before genotypes are read
+        nonlocal bar, progress
+        check_writable(out, overwrite)
+        if show_bar:
+            from tqdm import tqdm
+
+            bar = tqdm(unit=" variants", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+            progress = bar.update
+
+    info: dict = {}
+    try:
+        df = scan(bgen=bgen, bed=bed, sample_file=sample_file, pheno=pheno,
+                  pheno_cols=_split(pheno_cols), covar=covar, covar_cols=_split(covar_cols),
+                  categorical=_split(categorical) or (),
+                  pca=None if no_pca else (pca if pca is not None else "all"),
+                  rank_normalize=not no_rank_normalize, test=test, pvalue=pvalue,
+                  per_dim=per_dim, maf=maf, mac=mac, chunk_size=chunk_size, threads=threads,
+                  progress=lambda k: progress(k) if progress is not None else None,
+                  info=info, before_genotypes=start_bar)
+    finally:
+        if bar is not None:
+            bar.close()
+    write_table(df, out, overwrite=overwrite)
+    meta = {
+        "command_line": " ".join(["gwaskit"] + [click.utils.make_str(a) for a in sys.argv[1:]]),
+        "versions": _versions(),
+        "inputs": {"bgen": bgen, "bed": bed, "sample": sample_file, "pheno": pheno, "covar": covar},
+        **info,
+    }
+    write_json(meta, meta_path, overwrite=overwrite)
+    if not quiet:
+        click.echo(f"Wrote {len(df)} variants to {out} (lambda_GC {info.get('d')}-df = "
+                   f"{info.get('lambda_gc', float('nan')):.4f}); metadata in {meta_path}", err=True)
