@@ -165,3 +165,15 @@ def keep_mask(reader, keep_path: str | None) -> np.ndarray | None:
     if not mask.any():
         raise InputError(f"{keep_path}: no --keep sample found in the genotype data")
     return mask
+
+
+def open_from_flags(bgen: str | None, bed: str | None, sample_file: str | None = None, what: str = "genotypes"):
+    """Open ``--bgen``/``--bed`` CLI inputs (exactly one must be given)."""
+    if (bgen is None) == (bed is None):
+        raise InputError(f"{what}: give exactly one of --bgen or --bed")
+    if bgen is not None:
+        paths = sorted(glob.glob(bgen)) if any(ch in bgen for ch in "*?[") else [bgen]
+        if not paths:
+            raise InputError(f"--bgen {bgen}: no file matches")
+        return open_reference(paths if len(paths) > 1 else paths[0], sample_file=sample_file)
+    return open_reference(bed, sample_file=sample_file)
