@@ -268,3 +268,113 @@ def panel_dosages(
         logger.info(f"panel: mean-imputed {int(nan.sum())} missing dosages")
     _log_drops("panel", len(panel), reasons)
     return aligned, G.astype(dtype, copy=False)
+
+
+def _genotype_eaf(reader, gidx: np.ndarray, samples=None) -> np.ndarray:
+    """Frequency of each genotype variant's first (effect) allele over ``samples``."""
+    if len(gidx) == 0:
+        return np.zeros(0)
+    uniq, inv = np.unique(gidx, return_inverse=True)
+    _, D = reader.read_dosages(samples=samples, variants=uniq, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        f = np.nanmean(np.asarray(D, dtype=np.float64), axis=0) / 2.0
+    return f[inv]
+
+
+def build_panel(
+    sumstats: pd.DataFrame,
+    reader,
+    p_threshold: float = 1e-5,
+    r2: float = 0.05,
+    kb: float = 5000.0,
+    palindrome_band: tuple[float, float] = (0.42, 0.58),
+    ld_reader=None,
+    samples=None,
+    ld_samples=None,
+    r2_method: str = "haplotype",
+    clump_variants: bool = True,
+) -> tuple[pd.DataFrame, dict]:
+    """Build a variant panel from disease summary statistics.
+
+    1. keep ``p < p_threshold`` (strict);
+    2. align to the target genotypes (``reader``): alleles as stored, swapped (beta sign
+       flipped) or strand-complemented; palindromic A/T, C/G variants need the summary
+       statistics' effect-allele frequency: inside ``palindrome_band`` (closed) they are dropped,
+       outside it the strand is chosen by agreement with the target's allele frequency;
+    3. clump the aligned variants (PLINK 1.9 semantics, ``p1 = 1``, ``|r²| > r2`` within
+       ``kb``) on ``ld_reader`` (default: the target genotypes) and keep the index variants.
+
+    The panel is expressed in the target file's alleles (``effect_allele`` = the genotype
+    file's first allele), with the target's variant IDs and positions, in genomic order.
+
+    Returns
+    -------
+    (panel, counts) — ``counts`` records every filtering step (also logged).
+    """
+    from ..ld.clump import clump
+
+    need = [c for c in ("effect_allele", "other_allele", "beta", "p_value") if c not in sumstats]
+    if need:
+        raise InputError(f"sumstats lack column(s) {', '.join(need)}")
+    ss = sumstats.reset_index(drop=True)
+    counts: dict = {"input": int(len(ss))}
+    sig = ss[pd.to_numeric(ss["p_value"], errors="coerce") < p_threshold].reset_index(drop=True)
+    counts["significant"] = int(len(sig))
+    logger.info(f"panel: {len(sig)} of {len(ss)} variants with p < {p_threshold:g}")
+    if len(sig) == 0:
+        raise InputError(f"panel: no variant with p < {p_threshold:g}")
+    eaf = sig["effect_allele_frequency"] if "effect_allele_frequency" in sig else None
+    variants = reader.variants
+    m0 = match_alleles(sig, variants, palindrome_band=None)
+    pal = np.array([is_palindromic(a, b) for a, b in zip(
+        sig["effect_allele"].astype(str).to_numpy()[m0.row], sig["other_allele"].astype(str).to_numpy()[m0.row])],
+        dtype=bool)
+    vfreq = variants[[]].copy()
+    vfreq["effect_allele_frequency"] = np.nan
+    if pal.any():
+        g = m0.geno_index[pal]
+        vfreq.loc[g, "effect_allele_frequency"] = _genotype_eaf(reader, g, samples)
+    vq = variants.copy()
+    vq["effect_allele_frequency"] = vfreq["effect_allele_frequency"]
+    m = match_alleles(sig, vq, eaf=eaf, palindrome_band=palindrome_band)
+    counts.update({k: int(v) for k, v in m.reasons.items()})
+    counts["swapped"] = int(m.swapped.sum())
+    counts["strand_flipped"] = int(m.strand_flipped.sum())
+    _log_drops("panel", len(sig), m.reasons)
+    logger.info(f"panel: {len(m.row)} variants aligned ({counts['swapped']} allele swaps with beta sign "
+                f"flipped, {counts['strand_flipped']} strand flips)")
+    if len(m.row) == 0:
+        raise InputError("panel: no significant variant found in the target genotypes with matching alleles")
+    g = variants.loc[m.geno_index]
+    sign = np.where(m.swapped, -1.0, 1.0)
+    aligned = pd.DataFrame({
+        "variant_id": g["variant_id"].astype(str).to_numpy(),
+        "chromosome": g["chromosome"].astype(str).to_numpy(),
+        "base_pair_location": g["base_pair_location"].to_numpy().astype(np.int64),
+        "effect_allele": g["effect_allele"].astype(str).to_numpy(),
+        "other_allele": g["other_allele"].astype(str).to_numpy(),
+        "beta": pd.to_numeric(sig["beta"], errors="coerce").to_numpy()[m.row] * sign,
+        "standard_error": (pd.to_numeric(sig["standard_error"], errors="coerce").to_numpy()[m.row]
+                           if "standard_error" in sig else np.nan),
+        "p_value": pd.to_numeric(sig["p_value"], errors="coerce").to_numpy()[m.row],
+        "_gidx": m.geno_index,
+    })
+    dup = aligned["_gidx"].duplicated(keep=False)
+    if dup.any():
+        aligned = aligned.sort_values("p_value", kind="mergesort").drop_duplicates("_gidx")
+        counts["duplicates"] = int(dup.sum())
+        logger.info(f"panel: {int(dup.sum())} summary rows map to the same genotype variant; best p kept")
+    aligned = aligned.sort_values("_gidx", kind="mergesort").reset_index(drop=True)
+    if clump_variants:
+        ldr = ld_reader if ld_reader is not None else reader
+        res = clump(aligned[["variant_id", "p_value"]], ldr, p1=1.0, p2=1.0, r2=r2, kb=kb,
+                    method=r2_method, samples=ld_samples if ld_reader is not None else samples)
+        keep_ids = set(res.clumps.loc[res.clumps["in_reference"], "variant_id"])
+        missing = set(res.missing["variant_id"])
+        if missing:
+            logger.info(f"panel: {len(missing)} aligned variants absent from the LD reference kept unclumped")
+        aligned = aligned[aligned["variant_id"].isin(keep_ids | missing)].reset_index(drop=True)
+        counts["clumps"] = int(len(aligned))
+        logger.info(f"panel: {len(aligned)} independent variants after clumping (r2 {r2:g}, {kb:g} kb)")
+    counts["panel"] = int(len(aligned))
+    return aligned.drop(columns="_gidx")[PANEL_COLUMNS], counts

@@ -1,0 +1,77 @@
+"""Polygenic scores from a variant panel.
+
+``score_i = Σ_s beta_s · d_is`` where ``d_is`` is the dosage of the panel's effect allele for
+sample i (flipped to ``2 − d`` where the genotype file stores that allele second) and missing
+dosages are replaced by the variant's mean dosage over the scored samples. This equals
+``plink2 --score <panel> <ID> <A1> <BETA> cols=+scoresums`` column ``SCORE1_SUM`` (plink2's
+default mean imputation uses the allele frequency of the scored founders, i.e. the same mean);
+plink2's default ``SCORE1_AVG`` is that (mean-imputed) sum divided by twice the number of panel
+variants, ``SCORE1_AVG = score / (2 S)`` (checked with plink2 2.00a3.5, missing calls included).
+
+Optionally the score is residualised on covariates (``regress_out``; coefficients fitted on
+``fit_rows``, e.g. training individuals).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .._log import logger
+from ..errors import InputError
+from ..ld.pca import regress_out
+from .panel import panel_dosages
+
+
+def polygenic_score(
+    reader,
+    panel: pd.DataFrame,
+    samples=None,
+    chunk_size: int = 2000,
+    covariates: np.ndarray | None = None,
+    fit_rows=None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Weighted allele-count score per sample.
+
+    Parameters
+    ----------
+    reader : genotype reader (``open_genotypes`` API).
+    panel : table with variant_id, chromosome, base_pair_location, effect_allele,
+        other_allele, beta (see :func:`gwaskit.loci.panel.read_panel`).
+    samples : samples to score (bool mask / index; default all).
+    chunk_size : panel variants read at a time (memory N × chunk_size).
+    covariates : (N_scored × k) array; if given, a ``score_resid`` column holds the residual of
+        the score on [1, covariates] with coefficients fitted on ``fit_rows``.
+
+    Returns
+    -------
+    scores : FID, IID, score, n_variants [, score_resid]
+    used : the aligned panel rows that entered the score.
+    """
+    if "beta" not in panel or panel["beta"].isna().all():
+        raise InputError("prs: the panel has no beta column")
+    p = panel[panel["beta"].notna()].reset_index(drop=True)
+    if len(p) < len(panel):
+        logger.info(f"prs: {len(panel) - len(p)} panel variants without beta dropped")
+    st = reader.sample_table
+    if samples is not None:
+        s = np.asarray(samples)
+        st = st.iloc[np.flatnonzero(s) if s.dtype == bool else s]
+    score = np.zeros(len(st), dtype=np.float64)
+    used = []
+    for start in range(0, len(p), chunk_size):
+        part = p.iloc[start : start + chunk_size]
+        try:
+            aligned, D = panel_dosages(reader, part, samples=samples, dtype=np.float64)
+        except InputError:
+            continue
+        score += D @ aligned["beta"].to_numpy(dtype=np.float64)
+        used.append(aligned)
+    if not used:
+        raise InputError("prs: no panel variant found in the genotype data with matching alleles")
+    used_df = pd.concat(used, ignore_index=True)
+    out = pd.DataFrame({"FID": st["FID"].to_numpy(), "IID": st["IID"].to_numpy(), "score": score,
+                        "n_variants": len(used_df)})
+    if covariates is not None:
+        out["score_resid"] = regress_out(score, covariates, fit_rows)
+    logger.info(f"prs: scored {len(out)} samples on {len(used_df)} of {len(panel)} panel variants")
+    return out, used_df
