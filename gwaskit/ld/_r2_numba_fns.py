@@ -246,3 +246,69 @@ def hard_calls(D, threshold, out):
                 out[i, j] = -1
             else:
                 out[i, j] = 2 - int(r)
+
+
+@njit(cache=True, nogil=True)
+def standardize_chunk(D, maf, out_keep, out_mean, out_sd, Z):
+    """plink2 --pca scaling of a dosage chunk: z = (d − 2p)/sqrt(2p(1−p)), missing -> 0.
+
+    Columns with minor-allele frequency below ``maf`` (or monomorphic) get keep = False."""
+    n, k = D.shape
+    for j in range(k):
+        s = 0.0
+        c = 0
+        for i in range(n):
+            x = D[i, j]
+            if x == x:
+                s += x
+                c += 1
+        p = s / (2.0 * c) if c > 0 else 0.0
+        mf = p if p < 0.5 else 1.0 - p
+        sd = math.sqrt(2.0 * p * (1.0 - p))
+        ok = c > 0 and mf >= maf and sd > 0.0
+        out_keep[j] = ok
+        out_mean[j] = 2.0 * p
+        out_sd[j] = sd
+        for i in range(n):
+            x = D[i, j]
+            Z[i, j] = (x - 2.0 * p) / sd if (ok and x == x) else 0.0
+
+
+@njit(cache=True, nogil=True)
+def greedy_prune(Z, cand, chrom_code, buf, buf_chrom, state, r2_thresh, out_keep):
+    """Greedy LD pruning in file order: a candidate column is kept unless its squared
+    correlation (standardised, missing = mean) with one of the last W kept variants on the same
+    chromosome exceeds ``r2_thresh``. ``buf`` (n × W) is a ring buffer carried across chunks;
+    ``state`` = [next slot, filled]."""
+    n, k = Z.shape
+    W = buf.shape[1]
+    for j in range(k):
+        out_keep[j] = False
+        if not cand[j]:
+            continue
+        ok = True
+        filled = state[1]
+        for t in range(filled):
+            if buf_chrom[t] != chrom_code[j]:
+                continue
+            dot = 0.0
+            na = 0.0
+            nb = 0.0
+            for i in range(n):
+                a = Z[i, j]
+                b = buf[i, t]
+                dot += a * b
+                na += a * a
+                nb += b * b
+            if na > 0 and nb > 0 and dot * dot / (na * nb) > r2_thresh:
+                ok = False
+                break
+        if ok:
+            out_keep[j] = True
+            slot = state[0]
+            for i in range(n):
+                buf[i, slot] = Z[i, j]
+            buf_chrom[slot] = chrom_code[j]
+            state[0] = (slot + 1) % W
+            if state[1] < W:
+                state[1] += 1
