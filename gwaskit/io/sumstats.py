@@ -94,8 +94,7 @@ def _read_raw(path: Path) -> pd.DataFrame:
         sep=sep,
         skiprows=skip,
         dtype=str,
-        na_values=NA_VALUES,
-        keep_default_na=False,
+        keep_default_na=False,  # only absent tokens become NaN; NA strings are handled later
         on_bad_lines="skip",  # PLINK skips rows with too few tokens
     )
     df.columns = [str(c).strip() for c in df.columns]
@@ -174,6 +173,13 @@ def read_sumstats(
             used[key] = c
     # BOLT-LMM: prefer the non-infinitesimal p if present (already first in the alias list).
 
+    # rows with too few tokens for the ID / p columns are skipped, as PLINK does
+    key_cols = [used[k] for k in ("variant_id", "p_value", "neg_log_10_p_value") if k in used]
+    if key_cols and not str(path).lower().endswith((".parquet", ".pq")):
+        short = (raw[key_cols].isna() | (raw[key_cols] == "")).any(axis=1)
+        if short.any():
+            logger.info(f"{path}: skipped {int(short.sum())} rows with too few fields")
+            raw = raw[~short]
     out = pd.DataFrame(index=raw.index)
     if "TEST" in raw.columns:  # plink2 --glm / REGENIE: keep the additive test only
         test = raw["TEST"].astype(str)
@@ -185,7 +191,8 @@ def read_sumstats(
 
     for key in ("variant_id", "chromosome", "effect_allele", "other_allele"):
         if key in used:
-            out[key] = raw[used[key]].astype("string").astype(object)
+            col = raw[used[key]].astype("string").astype(object)
+            out[key] = col.where(~col.isin(NA_VALUES), None)
     if "base_pair_location" in used:
         out["base_pair_location"] = pd.to_numeric(raw[used["base_pair_location"]], errors="coerce").astype("Int64")
     # plink2 --glm without AX: the other allele is whichever of REF/ALT is not A1

@@ -1,0 +1,69 @@
+"""``gwaskit prs``: polygenic score from a panel. Flags only; see :mod:`gwaskit.loci.prs`."""
+from __future__ import annotations
+
+import click
+
+from ..errors import InputError
+
+
+@click.command(name="prs", context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--panel", required=True, type=click.Path(dir_okay=False), help="Panel table (gwaskit panel output).")
+@click.option("--bgen", help="BGEN file(s) (path or quoted glob).")
+@click.option("--sample", "sample_file", type=click.Path(dir_okay=False), help=".sample file for --bgen.")
+@click.option("--bed", help="PLINK .bed prefix.")
+@click.option("--keep", type=click.Path(dir_okay=False), help="Samples to score.")
+@click.option("--covar", type=click.Path(dir_okay=False),
+              help="Covariate table (IID [FID] + columns) to regress out of the score (adds score_resid).")
+@click.option("--covar-cols", help="Comma-separated covariate columns (default: all numeric).")
+@click.option("--fit-samples", type=click.Path(dir_okay=False),
+              help="Samples on which the covariate coefficients are fitted (default: all scored).")
+@click.option("--quiet", is_flag=True)
+@click.option("--overwrite", is_flag=True)
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Score table (.tsv/.parquet).")
+def command(panel, bgen, sample_file, bed, keep, covar, covar_cols, fit_samples, quiet, overwrite, out):
+    """Weighted allele-count score per sample (plink2 --score SCORE1_SUM)."""
+    import numpy as np
+    import pandas as pd
+
+    from ..io.output import check_writable, table_format, write_table
+    from ..ld._readers import keep_mask, open_from_flags
+    from ..loci.panel import read_panel
+    from ..loci.prs import polygenic_score
+    from .main import setup_logging
+
+    setup_logging(quiet=quiet)
+    table_format(out)
+    check_writable(out, overwrite)
+    pan = read_panel(panel)
+    with open_from_flags(bgen, bed, sample_file) as reader:
+        samples = keep_mask(reader, keep)
+        scores, _ = polygenic_score(reader, pan, samples=samples)
+    if covar:
+        sep = "," if covar.endswith((".csv", ".csv.gz")) else "\t"
+        cv = pd.read_parquet(covar) if covar.endswith(".parquet") else pd.read_csv(covar, sep=sep)
+        cv.columns = [c.lstrip("#") for c in cv.columns]
+        if "IID" not in cv:
+            raise InputError(f"{covar}: no IID column")
+        cols = covar_cols.split(",") if covar_cols else [
+            c for c in cv.columns if c not in ("FID", "IID") and pd.api.types.is_numeric_dtype(cv[c])]
+        missing = [c for c in cols if c not in cv]
+        if missing:
+            raise InputError(f"{covar}: no column {missing[0]}")
+        cv = cv.drop_duplicates("IID").set_index(cv.drop_duplicates("IID")["IID"].astype(str))
+        C = cv.reindex(scores["IID"].astype(str))[cols]
+        ok = C.notna().all(axis=1).to_numpy()
+        if not ok.all():
+            from .._log import logger
+
+            logger.info(f"prs: {int((~ok).sum())} samples without complete covariates get no score_resid")
+        fit = ok.copy()
+        if fit_samples:
+            ids = {line.split()[-1] for line in open(fit_samples) if line.strip() and not line.startswith("#")}
+            fit &= scores["IID"].astype(str).isin(ids).to_numpy()
+        from ..ld.pca import regress_out
+
+        resid = np.full(len(scores), np.nan)
+        idx = np.flatnonzero(ok)
+        resid[idx] = regress_out(scores["score"].to_numpy()[idx], C.to_numpy(float)[idx], fit[idx])
+        scores["score_resid"] = resid
+    write_table(scores, out, overwrite=overwrite)
