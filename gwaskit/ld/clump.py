@@ -395,10 +395,70 @@ def _missing_table(ids, ps) -> pd.DataFrame:
 # ----------------------------------------------------------------------------------------------
 
 
+def _bround(x: float, tol_even: float, tol_odd: float) -> int:
+    """PLINK's banker-style rounding of a non-negative double with a tolerance band."""
+    r = int(x)
+    return r + int((x - r) + (tol_odd if (r & 1) else tol_even))
+
+
+_BR11 = (0.499999999995, 0.500000000005)  # PLINK banker_round11 (even, odd)
+
+
+def _trim(digits: str) -> str:
+    return digits.rstrip("0")
+
+
 def _g3(x: float) -> str:
-    """PLINK's 3-significant-digit %g-style number."""
-    s = f"{x:.3g}"
-    return s
+    """PLINK 1.9 ``dtoa_g_wxp3``: 3 significant digits, %g-like, with PLINK's own decimal
+    scaling and tie rounding (e.g. 7.175e-05 prints as 7.18e-05 where C's %g gives 7.17e-05)."""
+    if x != x:
+        return "nan"
+    sign = ""
+    if x < 0:
+        sign, x = "-", -x
+    if x == 0:
+        return "0"
+    if x < 9.9949999999999e-5:
+        xp = 0
+        for thr, mul, bit in ((9.9949999999999e-256, 1.0e256, 256), (9.9949999999999e-128, 1.0e128, 128)):
+            if x < 9.9949999999999e-128:
+                if x < thr:
+                    x *= mul
+                    xp |= bit
+                    break
+        for thr, mul, bit in ((9.9949999999999e-64, 1.0e64, 64), (9.9949999999999e-32, 1.0e32, 32),
+                              (9.9949999999999e-16, 1.0e16, 16), (9.9949999999999e-8, 100000000.0, 8),
+                              (9.9949999999999e-4, 10000.0, 4), (9.9949999999999e-2, 100.0, 2),
+                              (9.9949999999999e-1, 10.0, 1)):
+            if x < thr:
+                x *= mul
+                xp |= bit
+        v = _bround(x * 100, *_BR11)
+        q, r = divmod(v, 100)
+        frac = _trim(f"{r:02d}")
+        return f"{sign}{q}{'.' + frac if frac else ''}e-{xp:02d}"
+    if x >= 999.49999999999:
+        return sign + f"{x:.3g}"  # not reached for p-values
+    if x >= 0.99949999999999:
+        if x < 9.9949999999999:
+            v = _bround(x * 100, *_BR11)
+            q, r = divmod(v, 100)
+            frac = _trim(f"{r:02d}")
+        elif x < 99.949999999999:
+            v = _bround(x * 10, *_BR11)
+            q, r = divmod(v, 10)
+            frac = _trim(f"{r:01d}")
+        else:
+            q, frac = _bround(x, *_BR11), ""
+        return f"{sign}{q}{'.' + frac if frac else ''}"
+    head = "0."
+    if x < 9.9949999999999e-3:
+        x *= 100
+        head += "00"
+    if x < 9.9949999999999e-2:
+        x *= 10
+        head += "0"
+    return sign + head + _trim(f"{_bround(x * 1000, *_BR11):03d}")
 
 
 def format_plink(result: ClumpResult) -> str:
