@@ -259,3 +259,52 @@ def test_cli_simulate(tmp_path):
         main(["simulate", "--out", str(out), "--n", "100", "--n-external", "100", "--chromosomes",
               "1", "--length-mb", "0.2", "--n-causal", "3", "--no-bgen", "--quiet"])
     assert exc.value.code == 2
+
+
+def test_bgen_written_and_read_back(tmp_path):
+    pytest.importorskip("gwaskit.io.bgen_writer", reason="BGEN writer not available yet")
+    from gwaskit.io.genotypes import open_genotypes
+
+    out = tmp_path / "bgen"
+    c = simulate_cohort(out, n_individuals=60, n_chromosomes=2, chrom_length=2e5, h_g=0.5,
+                        n_causal=3, prevalence=0.2, n_external=50, seed=4)
+    assert c.paths["bgen"] == ["chr1.bgen", "chr2.bgen"]
+    assert list(out.glob("*.sample"))
+    with open_genotypes(sorted(out.glob("chr*.bgen"))) as reader:
+        assert list(reader.samples) == list(c.genotypes.samples)
+        table, dosages = reader.read_dosages(dtype=np.float64)
+    v = c.genotypes.variants
+    assert len(table) == len(v)
+    for col in ("chromosome", "base_pair_location", "variant_id", "effect_allele", "other_allele"):
+        assert table[col].astype(str).tolist() == v[col].astype(str).tolist(), col
+    np.testing.assert_allclose(dosages, c.genotypes.genotypes, atol=1e-6)
+
+
+def test_regression_and_bgen_against_plink2(tmp_path, plink2):
+    pytest.importorskip("gwaskit.io.bgen_writer", reason="BGEN writer not available yet")
+    import subprocess
+
+    out = tmp_path / "sim"
+    c = simulate_cohort(out, n_individuals=150, n_chromosomes=1, chrom_length=2e5, h_g=0.5,
+                        n_causal=3, prevalence=0.2, n_external=0, seed=6)
+    ph = c.phenotypes
+    pd.DataFrame({"FID": ph["IID"], "IID": ph["IID"], "z": ph["z"]}).to_csv(
+        tmp_path / "pheno.txt", sep="\t", index=False)
+    subprocess.run([plink2, "--bgen", str(out / "chr1.bgen"), "ref-last", "--sample",
+                    str(out / "chr1.sample"), "--pheno", str(tmp_path / "pheno.txt"), "--glm",
+                    "allow-no-covars", "--freq", "--out", str(tmp_path / "p2"), "--threads", "1"],
+                   check=True, capture_output=True)
+    glm = pd.read_csv(tmp_path / "p2.z.glm.linear", sep="\t")
+    ours = linear_regression(c.genotypes.genotypes, ph["z"].to_numpy())
+    ours["variant_id"] = c.genotypes.variants["variant_id"]
+    ours["effect_allele"] = c.genotypes.variants["effect_allele"]
+    m = glm.merge(ours, left_on="ID", right_on="variant_id")
+    assert len(m) == c.genotypes.n_variants
+    assert (m["A1"] == m["effect_allele"]).all() or (m["ALT"] == m["effect_allele"]).all()
+    sign = np.where(m["A1"] == m["effect_allele"], 1.0, -1.0)
+    np.testing.assert_allclose(m["BETA"] * sign, m["beta"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(m["SE"], m["standard_error"], rtol=1e-4)
+    np.testing.assert_allclose(m["P"], m["p_value"], rtol=1e-3, atol=1e-12)
+    freq = pd.read_csv(tmp_path / "p2.afreq", sep="\t")
+    assert (freq["ALT"].to_numpy() == c.genotypes.variants["effect_allele"].to_numpy()).all()
+    np.testing.assert_allclose(freq["ALT_FREQS"], c.genotypes.allele_frequencies(), atol=1e-6)
