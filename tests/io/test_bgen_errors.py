@@ -1,0 +1,214 @@
+"""Bad BGEN input: each case is a one-line InputError / GenotypeFormatError, never a crash."""
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _geno_fixtures as fx  # noqa: E402
+
+from gwaskit.errors import GenotypeFormatError, InputError  # noqa: E402
+from gwaskit.io.bgen import BgenFile  # noqa: E402
+from gwaskit.io.bgen_writer import write_bgen  # noqa: E402
+from gwaskit.io.genotypes import open_genotypes  # noqa: E402
+
+N, M = 40, 12
+
+
+@pytest.fixture(scope="module")
+def good(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bgen_bad")
+    geno = fx.random_genotypes(N, M, seed=2)
+    var = fx.variant_table(M)
+    path = write_bgen(d / "good.bgen", [f"s{i}" for i in range(N)], var, geno, bits=8)
+    return path
+
+
+def _copy(src: Path, dst: Path, data: bytes | None = None) -> Path:
+    dst.write_bytes(src.read_bytes() if data is None else data)
+    return dst
+
+
+def _one_line(e: BaseException, *words: str) -> str:
+    msg = str(e)
+    assert "\n" not in msg
+    for w in words:
+        assert w in msg, msg
+    return msg
+
+
+def test_truncated_file(good, tmp_path):
+    data = good.read_bytes()
+    for cut in (len(data) // 2, len(data) - 3, 30, 10):
+        bad = _copy(good, tmp_path / f"trunc{cut}.bgen", data[:cut])
+        with pytest.raises(GenotypeFormatError) as ei:
+            open_genotypes(bad)
+        _one_line(ei.value, str(bad))
+
+
+def test_random_bytes(tmp_path):
+    bad = tmp_path / "random.bgen"
+    bad.write_bytes(np.random.default_rng(0).bytes(5000))
+    with pytest.raises(GenotypeFormatError) as ei:
+        open_genotypes(bad)
+    _one_line(ei.value, "random.bgen", "not a BGEN file")
+    empty = tmp_path / "empty.bgen"
+    empty.write_bytes(b"")
+    with pytest.raises(GenotypeFormatError):
+        open_genotypes(empty)
+
+
+def test_layout1_handmade(tmp_path):
+    bad = tmp_path / "v11.bgen"
+    bad.write_bytes(fx.bgen_bytes_v11(4))
+    with pytest.raises(GenotypeFormatError) as ei:
+        open_genotypes(bad)
+    _one_line(ei.value, "layout 1", "v1.1")
+
+
+def test_layout1_from_plink2(good, tmp_path, plink2):
+    out = tmp_path / "p11"
+    fx.run([plink2, "--bgen", good, "ref-last", "--sample", good.with_suffix(".sample"),
+            "--export", "bgen-1.1", "--threads", "1", "--out", out])
+    with pytest.raises(GenotypeFormatError) as ei:
+        open_genotypes(out.with_suffix(".bgen"), out.with_suffix(".sample"))
+    _one_line(ei.value, "layout 1")
+
+
+def test_sample_count_mismatch(good, tmp_path):
+    s = tmp_path / "short.sample"
+    s.write_text("ID_1 ID_2 missing\n0 0 0\n" + "".join(f"f{i} s{i} 0\n" for i in range(N - 1)))
+    with pytest.raises(InputError) as ei:
+        open_genotypes(good, s)
+    _one_line(ei.value, "short.sample", str(N - 1), str(N))
+
+
+def test_duplicate_ids_in_sample_file(good, tmp_path):
+    s = tmp_path / "dup.sample"
+    ids = [f"s{i}" for i in range(N)]
+    ids[7] = "s3"
+    s.write_text("ID_1 ID_2 missing\n0 0 0\n" + "".join(f"0 {i} 0\n" for i in ids))
+    with pytest.raises(InputError) as ei:
+        open_genotypes(good, s)
+    _one_line(ei.value, "dup.sample", "duplicate", "s3")
+
+
+def test_duplicate_embedded_ids(good, tmp_path):
+    data = bytearray(good.read_bytes())
+    # embedded IDs start after the 4-byte offset, 20-byte header and 8-byte block header
+    o = 4 + 20 + 8
+    assert data[o + 2 : o + 4] == b"s0"
+    data[o + 2 + 4 : o + 2 + 4 + 2] = b"s0"  # sample 1 ('s1') -> 's0'
+    bad = _copy(good, tmp_path / "dupemb.bgen", bytes(data))
+    with pytest.raises(InputError) as ei:
+        open_genotypes(bad)
+    _one_line(ei.value, "dupemb.bgen", "duplicate", "s0")
+
+
+def test_no_sample_ids_anywhere(tmp_path):
+    geno = fx.random_genotypes(5, 3, seed=1)
+    path = write_bgen(tmp_path / "noid.bgen", [f"s{i}" for i in range(5)], fx.variant_table(3),
+                      geno, sample_file=False)
+    data = bytearray(path.read_bytes())
+    flags = struct.unpack_from("<I", data, 20)[0] & ~(1 << 31)
+    struct.pack_into("<I", data, 20, flags)
+    path.write_bytes(bytes(data))
+    with pytest.raises(InputError) as ei:
+        open_genotypes(path)
+    _one_line(ei.value, "noid.bgen", "--sample")
+    # a .sample beside it is picked up
+    (tmp_path / "noid.sample").write_text("ID\n0\n" + "".join(f"x{i}\n" for i in range(5)))
+    with open_genotypes(path) as g:
+        assert list(g.samples) == [f"x{i}" for i in range(5)]
+
+
+def _block_positions(path: Path):
+    with BgenFile(path) as b:
+        return b._blocks.copy(), list(b.variants["variant_id"])
+
+
+def test_corrupt_compressed_block_names_the_variant(good, tmp_path):
+    blocks, ids = _block_positions(good)
+    data = bytearray(good.read_bytes())
+    off, ln, _ = blocks[6]
+    data[off + 2 : off + ln] = bytes((x ^ 0x5A) for x in data[off + 2 : off + ln])
+    bad = _copy(good, tmp_path / "corrupt.bgen", bytes(data))
+    with open_genotypes(bad) as g:
+        with pytest.raises(GenotypeFormatError) as ei:
+            for _ in g.iter_dosages(chunk_size=4):
+                pass
+        _one_line(ei.value, "corrupt.bgen", ids[6], "index 6")
+        # variants before the bad one still read
+        _, d = g.read_dosages(variants=np.arange(6))
+        assert d.shape == (N, 6)
+
+
+def test_wrong_uncompressed_length_names_the_variant(good, tmp_path):
+    blocks, ids = _block_positions(good)
+    data = bytearray(good.read_bytes())
+    off, _, ulen = blocks[9]
+    struct.pack_into("<I", data, off - 4, int(ulen) - 10)  # D field
+    bad = _copy(good, tmp_path / "badlen.bgen", bytes(data))
+    with open_genotypes(bad) as g, pytest.raises(GenotypeFormatError) as ei:
+        g.read_dosages()
+    _one_line(ei.value, "badlen.bgen", ids[9])
+
+
+def test_wrong_block_length_is_caught_at_open(good, tmp_path):
+    blocks, _ = _block_positions(good)
+    data = bytearray(good.read_bytes())
+    off = int(blocks[4][0])
+    struct.pack_into("<I", data, off - 8, 10**8)  # C field of variant 4
+    bad = _copy(good, tmp_path / "badc.bgen", bytes(data))
+    with pytest.raises(GenotypeFormatError) as ei:
+        open_genotypes(bad)
+    _one_line(ei.value, "badc.bgen", "variant header 4")
+
+
+def test_sample_count_inside_block(good, tmp_path):
+    # an uncompressed file whose 3rd block announces another N
+    geno = fx.random_genotypes(N, 5, seed=3)
+    path = write_bgen(tmp_path / "unc.bgen", [f"s{i}" for i in range(N)], fx.variant_table(5),
+                      geno, compression=None)
+    blocks, ids = _block_positions(path)
+    data = bytearray(path.read_bytes())
+    struct.pack_into("<I", data, int(blocks[2][0]), N + 1)
+    path.write_bytes(bytes(data))
+    with open_genotypes(path) as g, pytest.raises(GenotypeFormatError) as ei:
+        g.read_dosages()
+    _one_line(ei.value, ids[2], "sample count")
+
+
+def test_multiallelic_excluded_and_logged(tmp_path, caplog):
+    n = 6
+    geno = fx.random_genotypes(n, 4, seed=3)
+    var = fx.variant_table(4)
+    path = write_bgen(tmp_path / "multi.bgen", [f"s{i}" for i in range(n)], var, geno,
+                      compression=None)
+    data = bytearray(path.read_bytes()) + fx.multiallelic_block(n) + fx.multiallelic_block(n)
+    struct.pack_into("<I", data, 8, 6)
+    path.write_bytes(bytes(data))
+    with caplog.at_level(logging.INFO, logger="gwaskit"):
+        with open_genotypes(path) as g:
+            assert g.n_variants == 4
+            _, d = g.read_dosages()
+    np.testing.assert_allclose(d, geno, atol=1 / 255)
+    lines = [r.getMessage() for r in caplog.records if "multi-allelic" in r.getMessage()]
+    assert len(lines) == 1 and "2" in lines[0]
+
+
+def test_missing_file_and_unknown_kind(tmp_path):
+    with pytest.raises(InputError):
+        open_genotypes(tmp_path / "nope.bgen")
+    with pytest.raises(InputError):
+        open_genotypes(str(tmp_path / "none*.bgen"))
+    (tmp_path / "x.txt").write_text("hi")
+    with pytest.raises(InputError):
+        open_genotypes(tmp_path / "x.txt")
+    os.chmod(tmp_path, 0o755)
