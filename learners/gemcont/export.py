@@ -1,0 +1,129 @@
+"""Embedding export: one parquet row per individual, ready for ``gwaskit scan --pheno``.
+
+Schema: ``FID, IID`` (strings; FID = IID unless the image table gives FIDs), ``split``
+(``train``/``val``/``test``), ``emb_0 … emb_{D−1}`` (float32). Several phenotype instances of
+one individual are embedded separately and **averaged**. From a checkpoint, the individuals of
+the training run are exported (all splits), with the splits recorded at training time. The
+parquet schema metadata holds the config hash, git sha, method and epoch (key ``gemcont``).
+Written atomically (temporary file, then rename) through
+:func:`gwaskit.io.output.atomic_path`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from gwaskit.io.output import atomic_path
+
+from .data import Cohort, all_instances_batches
+
+
+@torch.no_grad()
+def embed_cohort(model: torch.nn.Module, cohort: Cohort, cfg: Any, device: torch.device | str,
+                 batch_size: int = 256, split: str | None = None) -> np.ndarray:
+    """Embed every instance of every individual and average per individual.
+
+    Returns ``(N, D)`` float32 in cohort order (or only the rows of ``split``).
+    """
+    device = torch.device(device)
+    ds = cohort.dataset(split)
+    model.eval()
+    sums: torch.Tensor | None = None
+    amp = device.type == "cuda" and cfg.precision in ("auto", "bf16")
+    for items in all_instances_batches(ds.counts, batch_size):
+        batch = ds.__getitems__(items)
+        x = batch["x"].to(device)
+        if x.dim() == 4 and (cfg.pixel_mean != 0.0 or cfg.pixel_std != 1.0):
+            x = (x - cfg.pixel_mean) / cfg.pixel_std
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            e = model.embed(x).float()
+        if sums is None:
+            sums = torch.zeros(len(ds), e.shape[1], dtype=torch.float64, device=device)
+        sums.index_add_(0, batch["idx"].to(device), e.double())
+    counts = torch.as_tensor(ds.counts, dtype=torch.float64, device=device).view(-1, 1)
+    return (sums / counts).float().cpu().numpy()
+
+
+def embedding_frame(emb: np.ndarray, iids: list[str], split: np.ndarray | list[str],
+                    fids: list[str] | None = None) -> pd.DataFrame:
+    """``FID, IID, split, emb_0..`` frame (float32 embeddings, string IDs)."""
+    emb = np.asarray(emb, dtype=np.float32)
+    cols = {"FID": [str(f) for f in (fids or iids)], "IID": [str(i) for i in iids],
+            "split": [str(s) for s in split]}
+    df = pd.DataFrame(cols)
+    edf = pd.DataFrame(emb, columns=[f"emb_{j}" for j in range(emb.shape[1])])
+    return pd.concat([df, edf], axis=1)
+
+
+def git_sha() -> str:
+    """Current git commit of the source tree ('' when unknown)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                             cwd=os.path.dirname(os.path.abspath(__file__)), timeout=5)
+        return out.stdout.strip() if out.returncode == 0 else ""
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def write_embeddings(df: pd.DataFrame, path: str | os.PathLike, metadata: dict[str, Any] | None
+                     = None, overwrite: bool = False) -> Path:
+    """Write the embedding frame as parquet atomically, with ``gemcont`` schema metadata."""
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    if metadata:
+        meta = dict(table.schema.metadata or {})
+        meta[b"gemcont"] = json.dumps(metadata, default=str).encode()
+        table = table.replace_schema_metadata(meta)
+    with atomic_path(path, overwrite) as tmp:
+        pq.write_table(table, tmp)
+    return Path(path)
+
+
+def export_checkpoint(checkpoint: str, out: str, cohort: Cohort | None = None,
+                      device: str = "auto", batch_size: int = 0, overwrite: bool = False,
+                      config_overrides: list[str] | None = None) -> Path:
+    """Load a checkpoint, embed its cohort (re-read from the configured files unless given)
+    and write the parquet export."""
+    from gwaskit.errors import InputError
+    from gwaskit.io.output import check_writable
+
+    from .config import GemcontConfig, apply_overrides
+    from .data import load_cohort
+    from .models import build_model
+    from .train import load_checkpoint, resolve_device
+
+    check_writable(out, overwrite)
+    ckpt = load_checkpoint(checkpoint)
+    values = ckpt["config"]
+    if config_overrides:
+        values = apply_overrides(values, config_overrides)
+    cfg = GemcontConfig.from_dict(values, checkpoint).validate()
+    if cohort is None:
+        cohort = load_cohort(cfg, genetics=False, only_iids=ckpt["iids"])
+    meta = ckpt["meta"]
+    if list(cohort.source.shape) != list(meta["input_shape"]):
+        raise InputError(f"{checkpoint}: trained on inputs {meta['input_shape']}, "
+                         f"data has {list(cohort.source.shape)}")
+    # splits recorded at training time win (same individuals, same labels)
+    recorded = dict(zip(ckpt["iids"], ckpt["split"]))
+    split = np.array([recorded.get(i, "test") for i in cohort.iids], dtype=object)
+    dev = resolve_device(device)
+    cfg.device = str(dev)
+    model = build_model(cfg, tuple(meta["input_shape"]), meta["n_genetic"], None,
+                        meta["n_targets"])
+    model.load_state_dict(ckpt["model"])
+    model.to(dev)
+    emb = embed_cohort(model, cohort, cfg, dev, batch_size or cfg.batch_size)
+    df = embedding_frame(emb, cohort.iids, split, cohort.fids)
+    md = {"config_hash": cfg.hash(), "git_sha": git_sha(), "method": cfg.method,
+          "epoch": int(ckpt["epoch"]), "representation": cfg.export_representation,
+          "checkpoint": str(checkpoint)}
+    return write_embeddings(df, out, md, overwrite)

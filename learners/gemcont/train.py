@@ -1,0 +1,429 @@
+"""The training loop: plain PyTorch, one device, checkpoint every epoch, exact resume.
+
+* Optimiser: AdamW (lr 3e-4, weight decay 1e-4) with no decay on ``logit_scale``, biases and
+  norm parameters; learning rate set **per step**: linear warm-up ``base·(step+1)/W`` over
+  ``W = warmup_epochs × steps per epoch``, then ``½(1 + cos(π·e/E))·base`` with ``e = step − W``,
+  ``E = total − W`` (``open_clip_train/scheduler.py: cosine_lr``).
+* ``logit_scale`` clamped to ``[0, ln 100]`` after every optimiser step.
+* CUDA: bf16 autocast (losses computed in fp32); ``precision: fp16`` adds a GradScaler. CPU: fp32.
+* Reproducibility: :func:`seed_everything` seeds python, numpy, torch (and CUDA) and
+  ``PYTHONHASHSEED``; the batch sampler, the augmentations and SCARF draw from their own
+  :class:`torch.Generator`, loader workers are seeded from a seeded generator. On CPU the same
+  seed gives the same weights and embeddings.
+* Checkpoints (``out_dir/last.pt`` every epoch, ``best.pt`` on a new best validation loss) hold
+  only tensors and primitives (``torch.load(weights_only=True)`` works) and are written to a
+  temporary file then ``os.replace``\\d. They restore model, optimiser, scheduler, scaler, every
+  RNG state and the early-stopping counters: 2 epochs straight equal 1 + resume + 1 on CPU.
+"""
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gwaskit._log import logger
+from gwaskit.errors import InputError
+
+from .augment import Augment
+from .config import GemcontConfig
+from .data import Cohort, InstanceBatchSampler, make_loader
+from .models import build_model, param_groups
+from .scarf import scarf_corrupt
+
+CHECKPOINT_FORMAT = "gemcont-checkpoint/1"
+
+
+def seed_everything(seed: int) -> None:
+    """Seed python, numpy, torch (CPU and CUDA) and ``PYTHONHASHSEED``."""
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    random.seed(seed)
+    np.random.seed(seed % 2 ** 32)
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``cuda`` when available (``auto``), else ``cpu``; explicit names are checked."""
+    if name in ("", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError(f"option device={name}: CUDA is not available on this machine")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise InputError(f"option device={name!r}: not a torch device") from None
+
+
+class CosineWarmup:
+    """Per-step linear warm-up then cosine decay of every parameter group's learning rate."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, base_lr: float, warmup_steps: int,
+                 total_steps: int):
+        self.optimizer, self.base_lr = optimizer, base_lr
+        self.warmup, self.total = int(warmup_steps), max(1, int(total_steps))
+        self.step_num = 0
+
+    def lr_at(self, step: int) -> float:
+        if step < self.warmup:
+            return self.base_lr * (step + 1) / self.warmup
+        e, big_e = step - self.warmup, self.total - self.warmup
+        if big_e <= 0:
+            return self.base_lr
+        return 0.5 * (1 + math.cos(math.pi * min(e, big_e) / big_e)) * self.base_lr
+
+    def apply(self) -> float:
+        """Set the learning rate for the coming step; returns it."""
+        lr = self.lr_at(self.step_num)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def step(self) -> None:
+        self.step_num += 1
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"step_num": self.step_num, "warmup": self.warmup, "total": self.total,
+                "base_lr": self.base_lr}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.step_num = int(state["step_num"])
+        self.warmup, self.total = int(state["warmup"]), int(state["total"])
+        self.base_lr = float(state["base_lr"])
+
+
+def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
+    """``torch.save`` to a temporary file in the same directory, then ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = "cpu"
+                    ) -> dict[str, Any]:
+    """Load a checkpoint with ``weights_only=True``; bad files raise :class:`InputError`."""
+    if not os.path.exists(path):
+        raise InputError(f"{path}: checkpoint not found")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure is the user's file
+        raise InputError(f"{path}: not a readable checkpoint ({type(exc).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise InputError(f"{path}: not a GEMCONT checkpoint")
+    return ckpt
+
+
+def _np_state() -> dict[str, Any]:
+    st = np.random.get_state(legacy=False)
+    return {"key": torch.from_numpy(st["state"]["key"].astype(np.int64)),
+            "pos": int(st["state"]["pos"]), "has_gauss": int(st["has_gauss"]),
+            "gauss": float(st["gauss"])}
+
+
+def _set_np_state(st: dict[str, Any]) -> None:
+    np.random.set_state({"bit_generator": "MT19937",
+                         "state": {"key": st["key"].numpy().astype(np.uint32), "pos": st["pos"]},
+                         "has_gauss": st["has_gauss"], "gauss": st["gauss"]})
+
+
+class _Progress:
+    """tqdm bar (when installed and wanted) with samples/s and loss; else periodic log lines."""
+
+    def __init__(self, total: int, desc: str, enabled: bool, log_every: int):
+        self.bar = None
+        self.log_every, self.desc, self.total = max(1, log_every), desc, total
+        if enabled and sys.stderr.isatty():
+            try:
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=total, desc=desc, unit="batch", leave=False)
+            except ImportError:
+                self.bar = None
+
+    def update(self, i: int, loss: float, rate: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.4f}", samples_s=f"{rate:.0f}")
+            self.bar.update(1)
+        elif (i + 1) % self.log_every == 0:
+            logger.info("%s step %d/%d loss %.4f %.0f samples/s", self.desc, i + 1, self.total,
+                        loss, rate)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class Trainer:
+    """Train GEMCONT (or a baseline) on a :class:`Cohort`.
+
+    Parameters
+    ----------
+    cfg : GemcontConfig
+    cohort : Cohort
+        Needs ``g`` for ``gemcont``/``prs`` and ``y`` for ``supervised``.
+    out_dir : path, optional
+        Where checkpoints go (default ``cfg.out_dir``); ``None``/"" keeps them in memory only.
+    """
+
+    def __init__(self, cfg: GemcontConfig, cohort: Cohort, out_dir: str | None = None):
+        cfg.validate()
+        self.cfg, self.cohort = cfg, cohort
+        self.out_dir = Path(cfg.out_dir if out_dir is None else out_dir) if (
+            out_dir or (out_dir is None and cfg.out_dir)) else None
+        self.device = resolve_device(cfg.device)
+        seed_everything(cfg.seed)
+        needs_g = cfg.method in ("gemcont", "prs")
+        if needs_g and cohort.g is None:
+            raise InputError(f"method {cfg.method}: the cohort has no genetic input")
+        if cfg.method == "supervised" and cohort.y is None:
+            raise InputError("method supervised: the cohort has no target (supervised_target)")
+        self.train_ds = cohort.dataset("train")
+        self.val_ds = cohort.dataset("val")
+        if len(self.train_ds) < 2:
+            raise InputError("fewer than 2 training individuals")
+        n_genetic = 0 if cohort.g is None else cohort.g.shape[1]
+        n_targets = 1 if cohort.y is None else cohort.y.shape[1]
+        self.model = build_model(cfg, cohort.source.shape, n_genetic, cohort.betas,
+                                 n_targets).to(self.device)
+        self.meta = {"input_shape": list(cohort.source.shape), "n_genetic": int(n_genetic),
+                     "n_targets": int(n_targets)}
+        # generators: sampler on CPU; augmentation and SCARF on the training device
+        self.g_sampler = torch.Generator().manual_seed(cfg.seed + 1)
+        self.g_augment = torch.Generator(device=self.device).manual_seed(cfg.seed + 2)
+        self.g_scarf = torch.Generator(device=self.device).manual_seed(cfg.seed + 3)
+        self.augment = Augment(cfg.augment, self.g_augment)
+        self.sampler = InstanceBatchSampler(self.train_ds.counts, cfg.batch_size, self.g_sampler)
+        self.steps_per_epoch = len(self.sampler)
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=cfg.lr,
+                                           weight_decay=cfg.weight_decay)
+        self.scheduler = CosineWarmup(self.optimizer, cfg.lr,
+                                      round(cfg.warmup_epochs * self.steps_per_epoch),
+                                      cfg.epochs * self.steps_per_epoch)
+        prec = cfg.precision
+        if prec == "auto":
+            prec = "bf16" if self.device.type == "cuda" else "fp32"
+        self.precision = prec
+        self.amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(prec)
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=(prec == "fp16"))
+        self.scarf_pool = None
+        if needs_g and cfg.scarf_pool == "cohort":
+            self.scarf_pool = self.train_ds.g.to(self.device)
+        self.epoch = 0
+        self.best_val = float("inf")
+        self.bad_epochs = 0
+        self.history: list[dict[str, float]] = []
+
+    # ------------------------------------------------------------------ one batch
+    def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        nb = self.device.type == "cuda"
+        out = {k: v.to(self.device, non_blocking=nb) for k, v in batch.items()}
+        x = out["x"]
+        if x.dim() == 4 and (self.cfg.pixel_mean != 0.0 or self.cfg.pixel_std != 1.0):
+            out["x"] = (x - self.cfg.pixel_mean) / self.cfg.pixel_std
+        return out
+
+    def _corrupt(self, g: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        if self.cfg.scarf_p <= 0:
+            return g
+        if self.scarf_pool is not None:
+            return scarf_corrupt(g, self.cfg.scarf_p, self.g_scarf, self.scarf_pool, idx)
+        return scarf_corrupt(g, self.cfg.scarf_p, self.g_scarf)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype,
+                              enabled=self.amp_dtype is not None)
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, dict[str, float]]:
+        """One optimiser step on a (device) batch; returns the loss and logs."""
+        self.scheduler.apply()
+        with self._autocast():
+            loss, logs = self.model.training_loss(
+                batch, self.augment if self.augment else None, self._corrupt)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite loss at step {self.scheduler.step_num}")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.grad_clip > 0:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.model.after_step()
+        self.scheduler.step()
+        return float(loss.detach()), logs
+
+    # ------------------------------------------------------------------ epochs
+    def train_epoch(self) -> dict[str, float]:
+        self.model.train()
+        loader = make_loader(self.train_ds, self.sampler, self.cfg.num_workers,
+                             seed=self.cfg.seed * 1000 + self.epoch,
+                             pin_memory=self.device.type == "cuda")
+        bar = _Progress(self.steps_per_epoch, f"epoch {self.epoch + 1}/{self.cfg.epochs}",
+                        self.cfg.progress, self.cfg.log_every)
+        total, n_seen, t0 = 0.0, 0, time.perf_counter()
+        logs: dict[str, float] = {}
+        for i, batch in enumerate(loader):
+            batch = self._to_device(batch)
+            loss, logs = self.train_step(batch)
+            total += loss * len(batch["idx"])
+            n_seen += len(batch["idx"])
+            bar.update(i, total / n_seen, n_seen / max(time.perf_counter() - t0, 1e-9))
+        bar.close()
+        dt = time.perf_counter() - t0
+        out = {"epoch": self.epoch + 1, "train_loss": total / max(n_seen, 1),
+               "samples_per_s": n_seen / max(dt, 1e-9), "lr": self.optimizer.param_groups[0]["lr"]}
+        out.update({k: float(v) for k, v in logs.items()})
+        return out
+
+    @torch.no_grad()
+    def validation_loss(self) -> float:
+        """Mean loss on the validation split (no augmentation, no SCARF); NaN if empty."""
+        if len(self.val_ds) < 2:
+            return float("nan")
+        self.model.eval()
+        sampler = InstanceBatchSampler(self.val_ds.counts, self.cfg.batch_size,
+                                       torch.Generator().manual_seed(self.cfg.seed),
+                                       shuffle=False, drop_last=False)
+        total, n = 0.0, 0
+        for batch in make_loader(self.val_ds, sampler, 0):
+            if len(batch["idx"]) < 2:
+                continue
+            batch = self._to_device(batch)
+            with self._autocast():
+                loss, _ = self.model.training_loss(batch, None, None)
+            total += float(loss) * len(batch["idx"])
+            n += len(batch["idx"])
+        return total / n if n else float("nan")
+
+    def fit(self, stop_after: int | None = None) -> list[dict[str, float]]:
+        """Train from the current epoch to ``cfg.epochs`` (or ``stop_after`` more epochs).
+
+        Writes ``last.pt`` after every epoch and ``best.pt`` on a new best validation loss;
+        the supervised baseline stops early after ``patience`` epochs without improvement.
+        """
+        end = self.cfg.epochs if stop_after is None else min(self.cfg.epochs,
+                                                             self.epoch + stop_after)
+        while self.epoch < end:
+            rec = self.train_epoch()
+            rec["val_loss"] = self.validation_loss()
+            self.epoch += 1
+            improved = math.isfinite(rec["val_loss"]) and rec["val_loss"] < self.best_val
+            if improved:
+                self.best_val, self.bad_epochs = rec["val_loss"], 0
+            else:
+                self.bad_epochs += 1
+            self.history.append(rec)
+            logger.info("epoch %d/%d train_loss %.4f val_loss %.4f %.0f samples/s", self.epoch,
+                        self.cfg.epochs, rec["train_loss"], rec["val_loss"],
+                        rec["samples_per_s"])
+            if self.out_dir is not None:
+                self.save(self.out_dir / "last.pt")
+                if improved:
+                    self.save(self.out_dir / "best.pt")
+            if (self.cfg.method == "supervised" and math.isfinite(rec["val_loss"])
+                    and self.bad_epochs >= self.cfg.patience):
+                logger.info("early stopping: no validation improvement in %d epochs",
+                            self.cfg.patience)
+                break
+        return self.history
+
+    # ------------------------------------------------------------------ checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume and to export; tensors and primitives only."""
+        rng = {"torch": torch.get_rng_state(), "numpy": _np_state(),
+               "python": _to_lists(random.getstate()),
+               "sampler": self.g_sampler.get_state(), "augment": self.g_augment.get_state(),
+               "scarf": self.g_scarf.get_state()}
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        c = self.cohort
+        return {
+            "format": CHECKPOINT_FORMAT, "config": self.cfg.to_dict(), "epoch": self.epoch,
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "rng": rng, "best_val": self.best_val, "bad_epochs": self.bad_epochs,
+            "history": self.history, "meta": self.meta,
+            "iids": list(c.iids), "fids": list(c.fids) if c.fids else [],
+            "split": [str(s) for s in c.split],
+        }
+
+    def save(self, path: str | os.PathLike) -> Path:
+        return atomic_torch_save(self.state_dict(), path)
+
+    def load_state_dict(self, ckpt: dict[str, Any]) -> None:
+        if ckpt["meta"] != self.meta:
+            raise InputError(f"checkpoint was made for {ckpt['meta']}, this run has {self.meta}")
+        if list(ckpt["iids"]) != list(self.cohort.iids):
+            raise InputError("checkpoint individuals differ from this cohort's")
+        self.model.load_state_dict(ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        rng = ckpt["rng"]
+        torch.set_rng_state(rng["torch"])
+        _set_np_state(rng["numpy"])
+        random.setstate(_to_tuples(rng["python"]))
+        self.g_sampler.set_state(rng["sampler"])
+        self.g_augment.set_state(rng["augment"])
+        self.g_scarf.set_state(rng["scarf"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.epoch = int(ckpt["epoch"])
+        self.best_val, self.bad_epochs = float(ckpt["best_val"]), int(ckpt["bad_epochs"])
+        self.history = list(ckpt["history"])
+
+    def resume(self, path: str | os.PathLike) -> None:
+        """Restore a run from ``path`` (``last.pt``)."""
+        self.load_state_dict(load_checkpoint(path, self.device))
+        logger.info("resumed %s at epoch %d", path, self.epoch)
+
+    def embed(self, split: str | None = None, batch_size: int | None = None) -> np.ndarray:
+        """Embeddings of the cohort (instances averaged), see :func:`.export.embed_cohort`."""
+        from .export import embed_cohort
+
+        return embed_cohort(self.model, self.cohort, self.cfg, self.device,
+                            batch_size or self.cfg.batch_size, split=split)
+
+
+def _to_lists(obj: Any) -> Any:
+    if isinstance(obj, tuple):
+        return [_to_lists(o) for o in obj]
+    return obj
+
+
+def _to_tuples(obj: Any) -> Any:
+    if isinstance(obj, list):
+        return tuple(_to_tuples(o) for o in obj)
+    return obj
+
+
+def train(cfg: GemcontConfig, cohort: Cohort | None = None, resume: bool = False) -> Trainer:
+    """Train per ``cfg`` (loading the cohort from files unless given); returns the trainer."""
+    if cohort is None:
+        from .data import load_cohort
+
+        cohort = load_cohort(cfg)
+    trainer = Trainer(cfg, cohort)
+    last = trainer.out_dir / "last.pt" if trainer.out_dir else None
+    if resume:
+        if last is None or not last.exists():
+            raise InputError(f"--resume: no checkpoint at {last}")
+        trainer.resume(last)
+    trainer.fit()
+    return trainer
