@@ -452,7 +452,9 @@ def load_cohort(cfg: Any, genetics: bool = True, only_iids: Sequence[str] | None
     (``gemcont``/``prs`` only): ``gwaskit.io.genotypes.open_genotypes(cfg.genotypes,
     cfg.sample_file)``, panel ``gwaskit.loci.panel.read_panel(cfg.panel)`` and
     ``panel_dosages``; PCs: ``cfg.pcs`` (``IID, PC1..``), first ``cfg.n_pcs`` used.
-    Individuals missing from any required input are dropped (logged with counts).
+    Individuals missing from any required input are dropped (logged with counts). With
+    ``encoder: frozen-backbone`` and ``token_cache`` set, patch tokens are read from the cache
+    (built on first use by running the backbone once over every image).
     ``genetics=False`` (export) reads only the images (and splits); ``only_iids`` restricts
     the cohort to these individuals (export: those of the checkpoint).
     """
@@ -500,6 +502,16 @@ def load_cohort(cfg: Any, genetics: bool = True, only_iids: Sequence[str] | None
     rows = np.array([pos[i] for i in keep], dtype=np.int64)
     keep_iids = [iids[r] for r in rows]
     source: PhenotypeSource = FileSource([paths[r] for r in rows], cfg.channels, cfg.image_size)
+    if cfg.encoder == "frozen-backbone" and cfg.token_cache:
+        cache = Path(cfg.token_cache)
+        if not (cache / "tokens.npy").exists() or not (cache / "index.parquet").exists():
+            from .encoders import load_backbone
+
+            backbone = load_backbone(cfg.backbone_checkpoint, cfg.backbone_factory,
+                                     cfg.backbone_kwargs)
+            precompute_tokens(backbone, source, keep_iids, str(cache),
+                              device="cuda" if torch.cuda.is_available() else "cpu")
+        source = TokenSource(str(cache), keep_iids)
     per = per_iid.loc[keep_iids]
     if "split" in per.columns:
         split = per["split"].astype(str).to_numpy(dtype=object)

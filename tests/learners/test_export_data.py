@@ -76,6 +76,7 @@ def test_several_images_averaged_at_export(tiny_cfg, tiny_sim):
 def test_frozen_backbone_with_token_cache(tmp_path, tiny_cfg, tiny_cohort):
     from learners.gemcont.data import TokenSource, precompute_tokens
     from learners.gemcont.encoders import GatedAttentionPool, TinyViT, load_backbone
+    from learners.gemcont.simulate import simulate_glyph_cohort
 
     torch.manual_seed(0)
     vit = TinyViT(image_size=16, patch=4, dim=8, depth=1, heads=2)
@@ -106,6 +107,15 @@ def test_frozen_backbone_with_token_cache(tmp_path, tiny_cfg, tiny_cohort):
     assert emb.shape == (60, 16) and np.isfinite(emb).all()
     for k, v in tok_tr.model.encoder.backbone.state_dict().items():
         assert torch.equal(v, before[k])
+    # wired through the file loader: the cache is built on first use, then read by IID
+    from learners.gemcont.data import load_cohort
+
+    _write_png_cohort(tmp_path, simulate_glyph_cohort(n=20, n_variants=3, image_size=16, seed=4))
+    tiny_cfg.method, tiny_cfg.images = "simclr", str(tmp_path / "images.csv")
+    tiny_cfg.token_cache = str(tmp_path / "tok2")
+    files = load_cohort(tiny_cfg)
+    assert isinstance(files.source, TokenSource) and files.source.shape == (16, 8)
+    assert (tmp_path / "tok2" / "tokens.npy").exists()
     pool = GatedAttentionPool(8, 4)
     h = torch.randn(3, 5, 8)
     z = pool(h)
