@@ -10,8 +10,10 @@ of the variant table and counted). Layout 1 (BGEN v1.1) raises
 reported as ``effect_allele``: unphased ``2*p0 + p1`` where ``p0`` is the probability of two
 copies of allele 1 (in general ``sum_k (P - k) p_k`` for ploidy ``P``); phased
 ``p[hap1, allele1] + p[hap2, allele1]``. Probabilities are the stored B-bit integers divided
-by ``2**B - 1`` (so 8-bit dosages are multiples of 1/255). Missing samples give NaN. For files
-written by plink2 allele 1 is ALT (read them with ``plink2 --bgen F ref-last``).
+by ``2**B - 1`` (so 8-bit dosages are multiples of 1/255). Missing samples give NaN. Haploid
+calls (plink2 writes male chrX with ploidy 1) give the expected number of copies, 0..1 (plink2
+itself reports them as 0/2). For files written by plink2 allele 1 is ALT (read them with
+``plink2 --bgen F ref-last``).
 
 How it works: the file is memory-mapped; a numba walk over the variant headers records each
 genotype block's offset (cached under the cache directory for large files, never beside the
@@ -68,30 +70,37 @@ def default_threads() -> int:
 
 # --- decompressors ---------------------------------------------------------------------------
 def _pick_zlib():
-    """Fastest available zlib inflater: libdeflate, ISA-L, then stdlib zlib."""
+    """Fastest available zlib inflater: libdeflate, ISA-L, then stdlib zlib.
+
+    Each candidate is checked on a probe first (an unknown API version falls through).
+    """
+    probe = b"gwaskit" * 20
+    probe_z = zlib.compress(probe)
     try:
         import deflate
 
-        def inflate(data, size):
+        def inflate_deflate(data, size):
             return deflate.zlib_decompress(data, size)
 
-        return inflate, "libdeflate"
-    except ImportError:
+        if inflate_deflate(probe_z, len(probe)) == probe:
+            return inflate_deflate, "libdeflate"
+    except Exception:  # not installed, or an API we do not know
         pass
-
     try:
         from isal import isal_zlib
 
-        def inflate(data, size):
+        def inflate_isal(data, size):
             return isal_zlib.decompress(data, bufsize=max(size, 1))
 
-        return inflate, "isal"
-    except ImportError:
+        if inflate_isal(probe_z, len(probe)) == probe:
+            return inflate_isal, "isal"
+    except Exception:
         pass
-    def inflate(data, size):
+
+    def inflate_zlib(data, size):
         return zlib.decompress(data, bufsize=max(size, 1))
 
-    return inflate, "zlib"
+    return inflate_zlib, "zlib"
 
 
 _INFLATE, INFLATER = _pick_zlib()

@@ -126,6 +126,8 @@ def cbgen_dosage(path: Path, cache: Path) -> np.ndarray:
                     g = b.read_genotype(off)
                     p = np.asarray(g.probability, dtype=np.float64)
                     d = p[:, 0] + p[:, 2] if g.phased else 2 * p[:, 0] + p[:, 1]
+                    haploid = np.asarray(g.ploidy) == 1
+                    d[haploid] = p[haploid, 0]  # expected copies of allele 1 (0..1)
                     d[np.asarray(g.missing)] = np.nan
                     cols.append(d)
     mfp.unlink()

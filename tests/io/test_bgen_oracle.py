@@ -176,3 +176,35 @@ def test_own_writer_files_read_by_plink2(own_files, plink2, key):
     raw = fx.plink2_raw(plink2, path, sample, own_files["dir"] / f"raw_{key}",
                         table["effect_allele"])
     np.testing.assert_allclose(d, raw, atol=1e-4, equal_nan=True)
+
+
+def test_haploid_male_chrx_from_plink2(tmp_path, plink2):
+    """plink2 writes male chrX calls with ploidy 1: the dosage is the expected number of copies
+    of allele 1 (0..1); plink2 itself reports such calls as 0/2."""
+    import bed_reader
+
+    n, m = 30, 8
+    rng = np.random.default_rng(8)
+    g = rng.integers(0, 3, (n, m)).astype(np.int8)
+    sex = np.array([1, 2] * (n // 2))
+    males = sex == 1
+    g[males] = np.where(g[males] == 1, 2, g[males])
+    g[0, 0] = -127
+    bed_reader.to_bed(tmp_path / "x.bed", g, count_A1=True, properties={
+        "iid": [f"s{i}" for i in range(n)], "sex": sex, "chromosome": ["X"] * m,
+        "bp_position": np.arange(1, m + 1) * 10_000_000, "allele_1": ["A"] * m,
+        "allele_2": ["G"] * m})
+    fx.run([plink2, "--bfile", tmp_path / "x", "--export", "bgen-1.2", "bits=8",
+            "--threads", "1", "--out", tmp_path / "xb"])
+    bgen, sample = tmp_path / "xb.bgen", tmp_path / "xb.sample"
+    with open_genotypes(bgen, sample) as r:
+        table, d = r.read_dosages(dtype=np.float64)
+        assert list(r.sample_table["sex"]) == list(sex)
+    truth = np.where(g == -127, np.nan, g).astype(float)
+    truth[males] /= 2
+    np.testing.assert_array_equal(d, truth)
+    np.testing.assert_allclose(d, fx.cbgen_dosage(bgen, tmp_path / "c"), atol=1e-6,
+                               equal_nan=True)
+    raw = fx.plink2_raw(plink2, bgen, sample, tmp_path / "xraw", table["effect_allele"])
+    raw[males] /= 2
+    np.testing.assert_allclose(d, raw, atol=1e-9, equal_nan=True)

@@ -71,6 +71,20 @@ def test_chunks_cross_file_boundaries(multi):
             np.testing.assert_array_equal(np.hstack([p[1] for p in parts]), full)
 
 
+def test_chunks_the_caller_keeps_are_never_overwritten(multi):
+    with open_genotypes(str(multi["dir"] / "chr*.bgen")) as g:
+        _, full = g.read_dosages()
+        copies, kept_views, ids = [], [], set()
+        for k, (_, d) in enumerate(g.iter_dosages(chunk_size=3)):
+            copies.append(d.copy())
+            ids.add(id(d))
+            if k % 4 == 0:
+                kept_views.append(d[:, :1])  # a view keeps its chunk alive
+        np.testing.assert_array_equal(np.hstack(copies), full)
+        np.testing.assert_array_equal(np.hstack(kept_views), full[:, ::12])
+        assert len(ids) < len(copies)  # released buffers were recycled
+
+
 def test_sample_and_variant_selection(multi):
     with open_genotypes(str(multi["dir"] / "chr*.bgen")) as g:
         _, full = g.read_dosages()
