@@ -312,3 +312,113 @@ def greedy_prune(Z, cand, chrom_code, buf, buf_chrom, state, r2_thresh, out_keep
             state[0] = (slot + 1) % W
             if state[1] < W:
                 state[1] += 1
+
+
+# ---- bit-packed genotype masks: 3 planes (category 0, 1, 2) of uint64 words per variant ------
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _popcount64(x):
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+
+
+@njit(cache=True, nogil=True)
+def pack_hard_calls(H, out):
+    """int8 hard-call categories (n × k; -1 missing) -> masks ``out`` (k, 3, W) uint64."""
+    n, k = H.shape
+    out[:] = 0
+    for j in range(k):
+        for i in range(n):
+            c = H[i, j]
+            if c >= 0:
+                out[j, c, i >> 6] |= np.uint64(1) << np.uint64(i & 63)
+
+
+@njit(cache=True, nogil=True)
+def bed_to_masks(bed, offset, bytes_per_variant, variants, samples, out):
+    """Decode PLINK .bed rows (SNP-major) straight into category masks.
+
+    ``bed`` is the memory-mapped file (uint8), ``variants`` the row indices, ``samples`` the
+    sample positions to keep (in output order). Codes: 00 hom allele 1 -> 0, 10 het -> 1,
+    11 hom allele 2 -> 2, 01 missing."""
+    k = variants.shape[0]
+    ns = samples.shape[0]
+    out[:] = 0
+    for j in range(k):
+        base = offset + variants[j] * bytes_per_variant
+        for t in range(ns):
+            s = samples[t]
+            code = (bed[base + (s >> 2)] >> ((s & 3) * 2)) & 3
+            if code == 1:
+                continue
+            cat = 0 if code == 0 else (1 if code == 2 else 2)
+            out[j, cat, t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+
+
+@njit(cache=True, nogil=True)
+def hap_r2_packed(idx_masks, block, out):
+    """Signed haplotype r² of one variant (masks (3, W)) against each of ``block`` (k, 3, W)."""
+    k = block.shape[0]
+    W = block.shape[2]
+    c = np.zeros(9, dtype=np.int64)
+    sol = np.zeros(3, dtype=np.float64)
+    for j in range(k):
+        for a in range(3):
+            for b in range(3):
+                s = 0
+                for w in range(W):
+                    s += _popcount64(idx_masks[a, w] & block[j, b, w])
+                c[a * 3 + b] = s
+        out[j] = hap_r2_from_counts(c, sol)
+
+
+def _bed_luts():
+    lut = np.zeros((3, 256), dtype=np.uint64)
+    for b in range(256):
+        for q in range(4):
+            code = (b >> (2 * q)) & 3
+            if code == 0:
+                lut[0, b] |= 1 << q
+            elif code == 2:
+                lut[1, b] |= 1 << q
+            elif code == 3:
+                lut[2, b] |= 1 << q
+    return lut
+
+
+BED_LUT = _bed_luts()
+
+
+@njit(cache=True, nogil=True)
+def bed_to_masks_all(bed, offset, bytes_per_variant, n, variants, lut, out):
+    """As :func:`bed_to_masks` for all samples in file order, a byte (4 samples) at a time."""
+    k = variants.shape[0]
+    W = out.shape[2]
+    tail = n - (W - 1) * 64  # valid samples in the last word (1..64)
+    last_mask = np.uint64(0xFFFFFFFFFFFFFFFF) if tail == 64 else (np.uint64(1) << np.uint64(tail)) - np.uint64(1)
+    for j in range(k):
+        base = offset + variants[j] * bytes_per_variant
+        for w in range(W):
+            m0 = np.uint64(0)
+            m1 = np.uint64(0)
+            m2 = np.uint64(0)
+            b0 = w * 16
+            nb = bytes_per_variant - b0
+            if nb > 16:
+                nb = 16
+            for q in range(nb):
+                byte = bed[base + b0 + q]
+                sh = np.uint64(4 * q)
+                m0 |= lut[0, byte] << sh
+                m1 |= lut[1, byte] << sh
+                m2 |= lut[2, byte] << sh
+            if w == W - 1:
+                m0 &= last_mask
+                m1 &= last_mask
+                m2 &= last_mask
+            out[j, 0, w] = m0
+            out[j, 1, w] = m1
+            out[j, 2, w] = m2

@@ -62,7 +62,7 @@ class ClumpResult:
     members: pd.DataFrame
     missing: pd.DataFrame
     params: dict = field(default_factory=dict)
-    id_width: int = 4  # PLINK's SNP column width (longest reference ID + 1)
+    id_width: int = 4  # PLINK's SNP column width (see _plink_maxsnp)
 
 
 def bp_radius(kb: float) -> int:
@@ -119,6 +119,104 @@ class _GenotypeCache:
         for j, v in enumerate(idx):
             out[:, j] = self.cols[int(v)]
         return out
+
+
+def _sample_positions(samples, n: int) -> np.ndarray:
+    if samples is None:
+        return np.arange(n, dtype=np.int64)
+    s = np.asarray(samples)
+    return (np.flatnonzero(s) if s.dtype == bool else s).astype(np.int64)
+
+
+class _BedMasks:
+    """Hard-call masks decoded straight from a memory-mapped SNP-major .bed (exact codes), with
+    a FIFO cache of decoded variants bounded by bytes."""
+
+    def __init__(self, bed_path, n_file_samples: int, n_variants: int, samples, max_bytes: int):
+        self.mm = np.memmap(bed_path, dtype=np.uint8, mode="r")
+        self.bpv = (n_file_samples + 3) // 4
+        if (self.mm.shape[0] != 3 + self.bpv * n_variants or self.mm[0] != 0x6C or self.mm[1] != 0x1B
+                or self.mm[2] != 0x01):
+            raise ValueError("not a SNP-major .bed matching the reader")
+        self.n = n_file_samples
+        self.samples = _sample_positions(samples, n_file_samples)
+        self.all = len(self.samples) == n_file_samples and np.array_equal(self.samples, np.arange(n_file_samples))
+        self.W = (len(self.samples) + 63) // 64
+        cap = max(1, min(n_variants, int(max_bytes // (3 * self.W * 8))))
+        self.store = np.empty((cap, 3, self.W), dtype=np.uint64)
+        self.slot = np.full(n_variants, -1, dtype=np.int64)
+        self.owner = np.full(cap, -1, dtype=np.int64)
+        self.next = 0
+
+    def _decode(self, idx: np.ndarray) -> np.ndarray:
+        out = np.empty((len(idx), 3, self.W), dtype=np.uint64)
+        if self.all:
+            _k.bed_to_masks_all(self.mm, 3, self.bpv, self.n, idx, _k.BED_LUT, out)
+        else:
+            _k.bed_to_masks(self.mm, 3, self.bpv, idx, self.samples, out)
+        return out
+
+    def get(self, idx: np.ndarray) -> np.ndarray:
+        idx = np.ascontiguousarray(idx, dtype=np.int64)
+        cap = self.store.shape[0]
+        if len(idx) > cap:
+            return self._decode(idx)
+        need = np.unique(idx[self.slot[idx] < 0])
+        if need.size:
+            slots = (self.next + np.arange(len(need))) % cap
+            old = self.owner[slots]
+            self.slot[old[old >= 0]] = -1
+            self.store[slots] = self._decode(need)
+            self.owner[slots] = need
+            self.slot[need] = slots
+            self.next = int((self.next + len(need)) % cap)
+            if np.any(self.slot[idx] < 0):  # evicted within this call (tiny cache)
+                return self._decode(idx)
+        return self.store[self.slot[idx]]
+
+
+class _ReaderMasks:
+    """Hard-call masks from any reader's dosages (FIFO cache of packed masks, bounded by bytes)."""
+
+    def __init__(self, reader, samples, hard_call_threshold, max_bytes):
+        self.reader = reader
+        self.samples = samples
+        self.thr = hard_call_threshold
+        n = len(_sample_positions(samples, len(reader.samples)))
+        self.W = (n + 63) // 64
+        self.per = 3 * self.W * 8
+        self.max_cols = max(1, int(max_bytes // self.per))
+        self.slot_of: OrderedDict[int, np.ndarray] = OrderedDict()
+
+    def get(self, idx: np.ndarray) -> np.ndarray:
+        need = np.array(sorted(int(i) for i in set(idx.tolist()) if i not in self.slot_of), dtype=np.int64)
+        if need.size:
+            _, D = self.reader.read_dosages(samples=self.samples, variants=need, dtype=np.float32)
+            H = np.empty(D.shape, dtype=np.int8, order="F")
+            _k.hard_calls(np.asarray(D), float(self.thr), H)
+            P = np.empty((len(need), 3, self.W), dtype=np.uint64)
+            _k.pack_hard_calls(H, P)
+            for j, v in enumerate(need):
+                self.slot_of[int(v)] = P[j]
+            while len(self.slot_of) > max(self.max_cols, len(idx)):
+                self.slot_of.popitem(last=False)
+        return np.stack([self.slot_of[int(v)] for v in idx]) if len(idx) else np.empty((0, 3, self.W), np.uint64)
+
+
+def _mask_source(reader, samples, hard_call_threshold, max_bytes):
+    """Fast path for a single .bed reference (exact hard calls, no float round trip)."""
+    paths = getattr(reader, "paths", None)
+    bed = None
+    if paths is not None and len(paths) == 1 and str(paths[0]).endswith(".bed"):
+        bed = str(paths[0])
+    elif hasattr(reader, "prefix") and Path(str(reader.prefix) + ".bed").exists():
+        bed = str(reader.prefix) + ".bed"
+    if bed is not None:
+        try:
+            return _BedMasks(bed, len(reader.samples), len(reader.variants), samples, max_bytes)
+        except (ValueError, OSError):
+            pass
+    return _ReaderMasks(reader, samples, hard_call_threshold, max_bytes)
 
 
 def _chrom_blocks(chrom: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -265,7 +363,10 @@ def clump(
         f"window +-{radius} bp, method {method}"
     )
 
-    cache = _GenotypeCache(reader, samples, method, hard_call_threshold, int(cache_mb * 2**20))
+    if method == "haplotype":
+        masks = _mask_source(reader, samples, hard_call_threshold, int(cache_mb * 2**20))
+    else:
+        cache = _GenotypeCache(reader, samples, method, hard_call_threshold, int(cache_mb * 2**20))
     clumped = np.zeros(m, dtype=bool)
     rows = []
     mem_rows = []
@@ -280,14 +381,15 @@ def clump(
         win = np.arange(lo, hi)
         win = win[(win != ivar) & in_report[lo:hi] & (allow_overlap | ~clumped[lo:hi])]
         idx = np.concatenate([[ivar], win]).astype(np.int64)
-        X = cache.get(idx)
         if r2buf.shape[0] < len(win):
             r2buf = np.empty(max(len(win), 2 * r2buf.shape[0]))
         out = r2buf[: len(win)]
         if len(win):
             if method == "haplotype":
-                _k.hap_r2_index_vs_block(np.ascontiguousarray(X[:, 0]), X[:, 1:], out)
+                P = masks.get(idx)
+                _k.hap_r2_packed(P[0], P[1:], out)
             else:
+                X = cache.get(idx)
                 _k.pearson_r2_index_vs_block(np.ascontiguousarray(X[:, 0]), X[:, 1:], out)
         with np.errstate(invalid="ignore"):
             is_member = np.abs(out) > r2  # NaN -> False
@@ -370,8 +472,18 @@ def clump(
                   method=method, hard_call_threshold=hard_call_threshold,
                   n_samples=int(_n_samples(reader, samples)), n_top=int(len(cand)),
                   n_missing_top=int(len(missing)))
-    id_width = max(int(max((len(s) for s in vid), default=0)) + 1, 4)
+    id_width = _plink_maxsnp(vid)
     return ClumpResult(clumps=clumps, members=members_df, missing=missing, params=params, id_width=id_width)
+
+
+def _plink_maxsnp(ids) -> int:
+    """PLINK 1.9's SNP column width: starts at 4; scanning IDs in file order, an ID longer than
+    the current width sets it to its length + 2."""
+    w = 4
+    for n in pd.Series(ids, dtype=object).str.len().to_numpy():
+        if n > w:
+            w = int(n) + 2
+    return w
 
 
 def _n_samples(reader, samples) -> int:
