@@ -241,3 +241,29 @@ def test_fallback_inflaters(good, tmp_path, monkeypatch, which):
     with open_genotypes(bad) as g, pytest.raises(GenotypeFormatError) as ei:
         g.read_dosages()
     _one_line(ei.value, ids[3])
+
+
+def test_fuzzed_files_never_crash(tmp_path):
+    """Random byte flips/truncations: the reader either works or raises InputError."""
+    rng = np.random.default_rng(0)
+    srcs = [
+        write_bgen(tmp_path / "a.bgen", [f"s{i}" for i in range(20)], fx.variant_table(6),
+                   fx.random_genotypes(20, 6, seed=1), bits=8, sample_file=False),
+        write_bgen(tmp_path / "b.bgen", [f"s{i}" for i in range(20)], fx.variant_table(6),
+                   fx.random_genotypes(20, 6, seed=1), bits=3, compression=None,
+                   sample_file=False),
+    ]
+    originals = [p.read_bytes() for p in srcs]
+    q = tmp_path / "f.bgen"
+    for it in range(300):
+        data = bytearray(originals[it % 2])
+        for _ in range(rng.integers(1, 4)):
+            data[rng.integers(0, len(data))] = rng.integers(0, 256)
+        if rng.random() < 0.2:
+            data = data[: rng.integers(0, len(data))]
+        q.write_bytes(bytes(data))
+        try:
+            with open_genotypes(q, n_threads=1) as g:
+                g.read_dosages()
+        except InputError as e:
+            assert "\n" not in str(e)
