@@ -54,6 +54,9 @@ def setup_logging(quiet: bool = False, log_file: str | None = None) -> None:
     """Log to stderr (and optionally a file) in plink's terse style."""
     log = logging.getLogger("gwaskit")
     log.setLevel(logging.INFO)
+    # third-party code calling logging.info() installs a root handler (basicConfig); do not let
+    # gwaskit records reach it, or --quiet would still print them
+    log.propagate = False
     for handler in list(log.handlers):
         if not isinstance(handler, logging.NullHandler):
             log.removeHandler(handler)
