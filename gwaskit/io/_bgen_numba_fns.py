@@ -265,11 +265,10 @@ def _getbits(blk, data, bitpos, bits, mask):
 
 
 @njit(cache=True, nogil=True)
-def _round_probs(p, scale, outv):
+def _round_probs(p, scale, outv, frac):
     """Scale probabilities ``p`` (summing to 1) to integers summing to ``scale`` (BGEN spec:
-    floor, then give the remainder to the largest fractional parts)."""
+    floor, then give the remainder to the largest fractional parts). ``frac`` is scratch."""
     k = p.shape[0]
-    frac = np.empty(k)
     tot = 0
     for t in range(k):
         x = p[t] * scale
@@ -313,6 +312,7 @@ def encode_unphased(probs, bits, out):
     o += 2
     vals = np.zeros(3, dtype=np.int64)
     p = np.empty(3)
+    frac = np.empty(3)
     bitpos = 0
     for i in range(n):
         if out[8 + i] & 0x80:
@@ -322,7 +322,7 @@ def encode_unphased(probs, bits, out):
             s = probs[i, 0] + probs[i, 1] + probs[i, 2]
             for t in range(3):
                 p[t] = min(max(probs[i, t], 0.0), 1.0) / s if s > 0 else 0.0
-            _round_probs(p, scale, vals)
+            _round_probs(p, scale, vals, frac)
         _putbits(out, o, bitpos, bits, vals[0])
         _putbits(out, o, bitpos + bits, bits, vals[1])
         bitpos += 2 * bits
@@ -353,6 +353,7 @@ def encode_phased(haps, bits, out):
     o += 2
     vals = np.zeros(2, dtype=np.int64)
     p = np.empty(2)
+    frac = np.empty(2)
     bitpos = 0
     for i in range(n):
         for h in range(2):
@@ -362,7 +363,7 @@ def encode_phased(haps, bits, out):
                 x = min(max(haps[i, h], 0.0), 1.0)
                 p[0] = x
                 p[1] = 1.0 - x
-                _round_probs(p, scale, vals)
+                _round_probs(p, scale, vals, frac)
             _putbits(out, o, bitpos, bits, vals[0])
             bitpos += bits
     return o + (bitpos + 7) // 8

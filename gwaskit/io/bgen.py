@@ -377,12 +377,19 @@ class BgenFile:
         comp = self.compression
         inflate = _INFLATE if comp == 1 else _unzstd
         decode = nf.decode_variant
+        # biallelic layout 2: header 10 + N ploidy bytes + at most 63 values of 32 bits each
+        max_ulen = 10 + n + 63 * 4 * n
         col = col0 + lo
         for j, (off, ln, ulen) in zip(
             local[lo:hi].tolist(), self._blocks[local[lo:hi]].tolist()
         ):
             raw = buf[off : off + ln]
             if comp:
+                if ulen > max_ulen:
+                    raise GenotypeFormatError(
+                        f"{self.path}: corrupt genotype block for {self._variant_name(j)}: "
+                        f"announces {ulen} bytes uncompressed, too many for {n} samples"
+                    )
                 try:
                     data = inflate(raw, ulen)
                 except Exception as e:  # zlib.error, IsalError, DeflateError, ZstdError

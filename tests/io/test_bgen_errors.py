@@ -160,6 +160,16 @@ def test_wrong_uncompressed_length_names_the_variant(good, tmp_path):
     _one_line(ei.value, "badlen.bgen", ids[9])
 
 
+def test_absurd_uncompressed_length(good, tmp_path):
+    blocks, ids = _block_positions(good)
+    data = bytearray(good.read_bytes())
+    struct.pack_into("<I", data, int(blocks[2][0]) - 4, 2**32 - 1)
+    bad = _copy(good, tmp_path / "huge.bgen", bytes(data))
+    with open_genotypes(bad) as g, pytest.raises(GenotypeFormatError) as ei:
+        g.read_dosages()
+    _one_line(ei.value, ids[2], "too many")
+
+
 def test_wrong_block_length_is_caught_at_open(good, tmp_path):
     blocks, _ = _block_positions(good)
     data = bytearray(good.read_bytes())
