@@ -125,6 +125,7 @@ class GenotypeReader:
         self._n_threads = n_threads or default_threads()
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self._closed = False
 
     # -- basic properties -----------------------------------------------------------------
     @property
@@ -149,6 +150,7 @@ class GenotypeReader:
 
     def close(self) -> None:
         """Release files and worker threads."""
+        self._closed = True
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
@@ -157,6 +159,8 @@ class GenotypeReader:
 
     # -- reading --------------------------------------------------------------------------
     def _fill(self, out: np.ndarray, gidx: np.ndarray, sidx: np.ndarray | None) -> None:
+        if self._closed:
+            raise ValueError("genotype reader is closed")
         if self._pool is None and self._n_threads > 1:
             with self._lock:
                 if self._pool is None:
@@ -196,7 +200,14 @@ class GenotypeReader:
             The chunk's rows of :attr:`variants` (global index kept).
         dosages : ndarray, shape (n_selected_samples, len(table)), Fortran order
             Expected count of ``effect_allele`` (the first allele stored; see the module
-            docstring), NaN for missing calls.
+            docstring), NaN for missing calls. A chunk's array is yours as long as you (or a
+            view of it) reference it; once every reference is dropped its memory may be reused
+            for a later chunk (this saves the page faults of fresh allocations).
+
+        Notes
+        -----
+        Decompression and decoding run in a thread pool of ``n_threads`` workers (see
+        :func:`open_genotypes`); memory is bounded by the chunk, never by M.
         """
         dtype = np.dtype(dtype)
         if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):

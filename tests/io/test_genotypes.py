@@ -190,6 +190,13 @@ def test_bed_prefix_and_mixed(tmp_path):
         assert g.read_dosages()[1].shape == (N, 9)
 
 
+def test_read_after_close(multi):
+    g = open_genotypes(multi["dir"] / "chr1.bgen")
+    g.close()
+    with pytest.raises(ValueError, match="closed"):
+        g.read_dosages()
+
+
 def test_open_logs_counts(multi, caplog):
     with caplog.at_level(logging.INFO, logger="gwaskit"):
         with open_genotypes(multi["dir"] / "chr1.bgen"):
