@@ -14,7 +14,11 @@ Two methods:
     Squared Pearson correlation of dosages over pairwise-complete samples (plink2
     ``--clump-unphased``; ``cov² / (var₀ var₁)``). Equal to the haplotype r² only under
     Hardy–Weinberg-like conditions; it is usually a little smaller for tight LD and differs
-    most for rare variants.
+    most for rare variants. Observed on the 1,000-diploid msprime test set (6,928 SNPs) at
+    PLINK defaults: 54 clumps either way, 53 shared index variants, 248 (haplotype) vs 237
+    (dosage) member entries with 235 shared; at the seed preset (r² 0.05, 5 Mb) the dosage
+    r² admits more members (201 vs 177), because weak-LD Pearson r² is not systematically
+    below the haplotype r².
 
 Both return a *signed* r² (the sign is that of D / the correlation); thresholds apply to |r²|.
 NaN means undefined (a variant monomorphic over the complete samples).
