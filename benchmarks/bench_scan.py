@@ -14,6 +14,8 @@ For each setting, wall time and peak RSS (``/usr/bin/time -v``) of
   --glm hide-covar omit-ref [allow-no-covars]`` running the same D phenotypes in ONE call;
 
 and the ratio plink2/gwaskit. Targets: >= 2x at D = 64, >= 4x at D = 256, gwaskit RSS < 2 GB.
+Note: with missing calls plink2 cannot batch phenotypes (per-variant missingness), so the
+1%-missing plink2 run takes minutes (472 s measured); gwaskit mean-imputes instead.
 
     .venv/bin/python benchmarks/bench_scan.py [--large] [--dims 16,64,256] [--quick]
 """
