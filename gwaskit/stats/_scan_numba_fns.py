@@ -1,4 +1,4 @@
-"""numba kernels of the multi-trait scan (see :mod:`gwaskit.stats.scan`)."""
+"""numba kernels of the multi-trait scan (see :mod:`gwaskit.stats.multitrait`)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,6 @@
 """Phenotype-matrix preprocessing for the multi-trait scan (statistics.md section 8).
 
-Order used by :class:`gwaskit.stats.scan.MultiTraitScan`: PCA projection (fitted on the
+Order used by :class:`gwaskit.stats.multitrait.MultiTraitScan`: PCA projection (fitted on the
 analysis samples), then per-column rank-based inverse normal transform, then residualisation
 on the covariates (with collinear covariates dropped first).
 """
