@@ -65,6 +65,11 @@ def command(sumstats, bgen, sample_file, bed, keep, preset, p1, p2, r2, kb, allo
             params["p2"] = params["p1"]
         else:
             raise InputError(f"--p2 {params['p2']} is below --p1 {params['p1']}")
+    if (bed is not None and bgen is None and sample_file is None and r2_method == "haplotype"
+            and fmt == "plink" and members is None):
+        _plink_layout_from_bed(sumstats, bed, keep, params, allow_overlap, hard_call_threshold,
+                               missing_as_singletons, snp_field, p_field, out, overwrite, missing_path)
+        return
     reports = [read_sumstats(s, snp_field=snp_field, p_field=p_field, require=("variant_id", "p_value"))
                for s in sumstats]
     with open_from_flags(bgen, bed, sample_file, what="LD reference") as reader:
@@ -83,3 +88,68 @@ def command(sumstats, bgen, sample_file, bed, keep, preset, p1, p2, r2, kb, allo
 
         with atomic_path(missing_path, overwrite) as tmp:
             res.missing.to_csv(tmp, sep="\t", index=False)
+
+
+def _plink_layout_from_bed(sumstats, bed, keep, params, allow_overlap, hard_call_threshold,
+                           missing_as_singletons, snp_field, p_field, out, overwrite, missing_path):
+    """``--bed ... --format plink``: the same steps, results, messages and files as the general
+    path, on plain arrays (no pandas / bed-reader import unless an input needs them): reports
+    through ``read_id_p``, the fileset through ``LeanBedReference`` (both fall back to the
+    general readers), then the clumping core and the .clumped writer."""
+    import numpy as np
+
+    from .._log import logger
+    from ..io.sumstats import read_id_p, read_sumstats
+    from ..ld._readers import LeanBedReference, keep_mask, keep_mask_ids, open_from_flags
+    from ..ld.clump import (_BedMasks, _clump_core, _mask_source, _plink_maxsnp, bp_radius,
+                            check_params, write_plink_rows)
+
+    reports = []
+    for s in sumstats:
+        r = read_id_p(s, snp_field, p_field)
+        if r is None:
+            import pandas as pd
+
+            rep = read_sumstats(s, snp_field=snp_field, p_field=p_field, require=("variant_id", "p_value"))
+            r = (rep["variant_id"].astype(str).to_numpy(),
+                 pd.to_numeric(rep["p_value"], errors="coerce").to_numpy(dtype=np.float64))
+        reports.append(r)
+    max_bytes = int(512.0 * 2**20)
+    ref = LeanBedReference.open(bed)
+    reader = None
+    try:
+        if ref is not None:
+            logger.info("opened %d genotype file(s): %d samples, %d variants", 1, ref.n_samples,
+                        ref.n_variants)
+            samples = keep_mask_ids(ref.fid.astype(str), ref.iid.astype(str), keep) if keep else None
+            vid, chrom, pos = ref.vid.astype(str), ref.chrom.astype(str), ref.pos
+            n_file = ref.n_samples
+
+            def make_masks():
+                return _BedMasks(str(ref.paths[0]), n_file, len(vid), samples, max_bytes)
+        else:
+            reader = open_from_flags(None, bed, None, what="LD reference")
+            samples = keep_mask(reader, keep)
+            v = reader.variants
+            vid = v["variant_id"].astype(str).to_numpy()
+            chrom = v["chromosome"].astype(str).to_numpy()
+            pos = v["base_pair_location"].to_numpy().astype(np.int64)
+
+            def make_masks():
+                return _mask_source(reader, samples, hard_call_threshold, max_bytes)
+        check_params(params["p1"], params["p2"], params["r2"], params["kb"], "haplotype")
+        core = _clump_core(reports, vid, chrom, pos, make_masks, p1=params["p1"], p2=params["p2"],
+                           r2=params["r2"], kb=params["kb"], allow_overlap=allow_overlap,
+                           method="haplotype", hard_call_threshold=hard_call_threshold, cache_mb=512.0)
+    finally:
+        if reader is not None:
+            reader.close()
+    n_missing = len(set(core.missing[0]))
+    logger.info(f"clump: {len(core.rows)} clumps formed from {core.n_cand} top variants")
+    write_plink_rows(core.rows, _plink_maxsnp(vid), out, overwrite=overwrite)
+    if n_missing:
+        from ..io.output import atomic_path
+        from ..ld.clump import _missing_table
+
+        with atomic_path(missing_path, overwrite) as tmp:
+            _missing_table(*core.missing).to_csv(tmp, sep="\t", index=False)

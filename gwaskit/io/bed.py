@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from gwaskit.errors import GenotypeFormatError, InputError
 
@@ -39,6 +38,7 @@ class BedFile:
 
     def __init__(self, path, *, num_threads: int | None = None):
         import bed_reader
+        import pandas as pd
 
         self.path = Path(path)
         prefix = self.path.with_suffix("")

@@ -22,13 +22,15 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import pandas as pd
 
 from .._log import logger
 from ..errors import InputError
+
+if TYPE_CHECKING:  # imported where needed: read_id_p (the clump CLI's path) runs without pandas
+    import pandas as pd
 
 CANONICAL = [
     "variant_id",
@@ -69,6 +71,8 @@ def _open_text(path: Path):
 
 
 def _read_raw(path: Path) -> pd.DataFrame:
+    import pandas as pd
+
     name = str(path).lower()
     if name.endswith((".parquet", ".pq")):
         return pd.read_parquet(path)
@@ -122,32 +126,8 @@ def _split_fields(field: str | Sequence[str] | None) -> list[str] | None:
     return list(field)
 
 
-def read_sumstats(
-    path: str | Path,
-    snp_field: str | Sequence[str] | None = None,
-    p_field: str | Sequence[str] | None = None,
-    require: Sequence[str] = (),
-) -> pd.DataFrame:
-    """Read one summary-statistics file (see module docstring for the formats).
-
-    Parameters
-    ----------
-    path : file (.tsv/.txt/.csv[.gz], .parquet, plink/REGENIE outputs).
-    snp_field, p_field : header name(s) overriding the variant-ID / p-value columns; a list or
-        comma-separated string, earlier names win (as plink's ``--clump-snp-field``). A p field
-        whose name looks like -log10 (``LOG10P``, ``neg_log_10_p_value`` ...) is converted.
-    require : canonical columns that must be present (e.g. ``("variant_id", "p_value")``).
-
-    Raises
-    ------
-    InputError naming the file and the missing column; p-values outside [0, 1] are an error
-    (as in PLINK), NA p-values become NaN.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: summary-statistics file not found")
-    raw = _read_raw(path)
-    cols = list(raw.columns)
+def _map_columns(cols: Sequence[str], path, snp_field, p_field) -> dict[str, str]:
+    """Canonical name -> file column (header aliases, --snp-field / --p-field first)."""
     used: dict[str, str] = {}
 
     snp_names = _split_fields(snp_field)
@@ -171,6 +151,68 @@ def read_sumstats(
         c = _find([x for x in cols if x not in used.values()], names)
         if c is not None:
             used[key] = c
+    return used
+
+
+def _to_float(tokens: Sequence[str]) -> np.ndarray:
+    """Text -> float64, correctly rounded (as C ``strtod``, i.e. PLINK, and Python ``float``);
+    NaN where a token is not a number, with the spellings ``pd.to_numeric(errors="coerce")``
+    accepts (no ``_`` digit separators, ASCII only)."""
+    toks = tokens if isinstance(tokens, list) else list(tokens)
+    joined = "".join(toks)
+    if "_" not in joined and joined.isascii():
+        try:
+            return np.fromiter(map(float, toks), dtype=np.float64, count=len(toks))
+        except ValueError:
+            pass
+    out = np.empty(len(toks), dtype=np.float64)
+    for i, t in enumerate(toks):
+        try:
+            out[i] = float(t) if (t.isascii() and "_" not in t) else np.nan
+        except ValueError:
+            out[i] = np.nan
+    return out
+
+
+def _numeric_p(col) -> "pd.Series":
+    """p-value column -> float Series: text is parsed correctly rounded (see :func:`_to_float`),
+    other dtypes as ``pd.to_numeric``."""
+    import pandas as pd
+
+    if col.dtype == object and all(isinstance(v, str) for v in col.tolist()):
+        return pd.Series(_to_float(col.tolist()), index=col.index, dtype=np.float64)
+    return pd.to_numeric(col, errors="coerce")
+
+
+def read_sumstats(
+    path: str | Path,
+    snp_field: str | Sequence[str] | None = None,
+    p_field: str | Sequence[str] | None = None,
+    require: Sequence[str] = (),
+) -> pd.DataFrame:
+    """Read one summary-statistics file (see module docstring for the formats).
+
+    Parameters
+    ----------
+    path : file (.tsv/.txt/.csv[.gz], .parquet, plink/REGENIE outputs).
+    snp_field, p_field : header name(s) overriding the variant-ID / p-value columns; a list or
+        comma-separated string, earlier names win (as plink's ``--clump-snp-field``). A p field
+        whose name looks like -log10 (``LOG10P``, ``neg_log_10_p_value`` ...) is converted.
+    require : canonical columns that must be present (e.g. ``("variant_id", "p_value")``).
+
+    Raises
+    ------
+    InputError naming the file and the missing column; p-values outside [0, 1] are an error
+    (as in PLINK), NA p-values become NaN.
+    """
+    import pandas as pd
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: summary-statistics file not found")
+    raw = _read_raw(path)
+    cols = list(raw.columns)
+    used = _map_columns(cols, path, snp_field, p_field)
     # BOLT-LMM: prefer the non-infinitesimal p if present (already first in the alias list).
 
     # rows with too few tokens for the ID / p columns are skipped, as PLINK does
@@ -210,9 +252,9 @@ def read_sumstats(
         with np.errstate(divide="ignore", invalid="ignore"):
             out["beta"] = np.log(orv)
     if "p_value" in used:
-        out["p_value"] = pd.to_numeric(raw[used["p_value"]], errors="coerce")
+        out["p_value"] = _numeric_p(raw[used["p_value"]])
     elif "neg_log_10_p_value" in used:
-        out["p_value"] = 10.0 ** (-pd.to_numeric(raw[used["neg_log_10_p_value"]], errors="coerce"))
+        out["p_value"] = 10.0 ** (-_numeric_p(raw[used["neg_log_10_p_value"]]))
     if "p_value" in out:
         p = out["p_value"]
         bad = (p < 0) | (p > 1)
@@ -230,3 +272,112 @@ def read_sumstats(
             out[c] = raw[c]
     ordered = [c for c in CANONICAL if c in out] + [c for c in out.columns if c not in CANONICAL]
     return out[ordered].reset_index(drop=True)
+
+
+_OTHER_WS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
+
+
+def read_id_p(
+    path: str | Path,
+    snp_field: str | Sequence[str] | None = None,
+    p_field: str | Sequence[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Variant IDs and p-values of a plain-text report, without pandas (the clump CLI's path).
+
+    Returns ``(ids, p)`` exactly as :func:`read_sumstats` followed by ``variant_id.astype(str)``
+    would give them (NA-like IDs become ``'None'``; p float64, NaN where not numeric; -log10
+    columns converted), or ``None`` when the file needs :func:`read_sumstats` (parquet, other
+    compressions, quotes, ragged or short rows, a TEST column to filter, duplicate header
+    names, non-ASCII text ...). Errors (missing file or column, p outside [0, 1]) are raised
+    with the same messages.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: summary-statistics file not found")
+    name = str(path).lower()
+    if name.endswith((".parquet", ".pq", ".bz2", ".zip", ".xz", ".zst", ".tar")):
+        return None
+    try:
+        raw = gzip.open(path, "rb").read() if name.endswith(".gz") else path.read_bytes()
+    except (OSError, EOFError):
+        return None
+    if not raw.isascii() or b'"' in raw:
+        return None
+    if b"\r" in raw:
+        raw = raw.replace(b"\r\n", b"\n")
+    if any(ch.encode() in raw for ch in _OTHER_WS):
+        return None
+    pos = 0
+    while raw.startswith(b"##", pos):
+        nl = raw.find(b"\n", pos)
+        pos = len(raw) if nl < 0 else nl + 1
+    nl = raw.find(b"\n", pos)
+    nl = len(raw) if nl < 0 else nl
+    header = raw[pos:nl].decode()
+    if not header:
+        if nl >= len(raw):
+            raise InputError(f"{path}: empty summary-statistics file")
+        return None
+    if name.endswith((".csv", ".csv.gz")):
+        sep = ","
+    elif "\t" in header:
+        sep = "\t"
+    else:
+        sep = None  # runs of blanks
+    cols = [c.strip() for c in (header.split(sep) if sep else header.split())]
+    if not cols or "" in cols or len(set(cols)) != len(cols):
+        return None
+    used = _map_columns(cols, path, snp_field, p_field)
+    pkey = "p_value" if "p_value" in used else "neg_log_10_p_value"
+    if "variant_id" not in used or pkey not in used or "TEST" in cols:
+        return None
+    k = len(cols)
+    data = raw[nl + 1 :]
+    # every non-empty line must hold exactly k fields (else read_sumstats skips/pads and logs)
+    b = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(b == 10)
+    if len(b) and b[-1] != 10:
+        ends = np.append(ends, len(b))
+    nlines = len(ends)
+    isws = b <= 32  # ASCII controls other than tab/newline were refused above
+    start = ~isws
+    start[1:] &= isws[:-1]
+    tstart = np.flatnonzero(start)
+    ntok = np.diff(np.searchsorted(tstart, ends), prepend=0)
+    length = np.diff(ends, prepend=-1) - 1
+    nonempty = length > 0
+    if np.any(nonempty & (ntok == 0)):
+        return None
+    ii, ip = cols.index(used["variant_id"]), cols.index(used[pkey])
+    if sep is None:
+        if np.any(ntok[nonempty] != k):
+            return None
+        stop = ~isws
+        stop[:-1] &= isws[1:]
+        tstop = np.flatnonzero(stop) + 1
+        text = data.decode()
+        ids = [text[i:j] for i, j in zip(tstart[ii::k].tolist(), tstop[ii::k].tolist())]
+        ps = [text[i:j] for i, j in zip(tstart[ip::k].tolist(), tstop[ip::k].tolist())]
+    else:
+        seps = np.flatnonzero(b == ord(sep))
+        nsep = np.diff(np.searchsorted(seps, ends), prepend=0)
+        if np.any(nsep[nonempty] != k - 1):
+            return None
+        flat = sep.join([ln for ln in data.decode().split("\n") if ln]).split(sep)
+        ids = flat[ii::k]
+        ps = flat[ip::k]
+    if sep is not None and ("" in ids or "" in ps):
+        return None  # short rows: read_sumstats drops and logs them
+    na = set(NA_VALUES)
+    if na.isdisjoint(ids):
+        ids_arr = np.array(ids, dtype=object)
+    else:
+        ids_arr = np.array(["None" if v in na else v for v in ids], dtype=object)
+    p = _to_float(ps)
+    if pkey == "neg_log_10_p_value":
+        p = 10.0 ** (-p)
+    bad = (p < 0) | (p > 1)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{path}: p-value {p[i]} outside [0, 1] in row {i + 1}")
+    return ids_arr, p

@@ -422,3 +422,168 @@ def bed_to_masks_all(bed, offset, bytes_per_variant, n, variants, lut, out):
             out[j, 0, w] = m0
             out[j, 1, w] = m1
             out[j, 2, w] = m2
+
+
+def _bed_luts16():
+    """(3, 65536) uint8: for 8 samples (two .bed bytes, little-endian) the category-0/1/2 bits."""
+    v = np.arange(65536, dtype=np.uint32)
+    lut = np.zeros((3, 65536), dtype=np.uint8)
+    for q in range(8):
+        code = (v >> np.uint32(2 * q)) & np.uint32(3)
+        for cat, c in ((0, 0), (1, 2), (2, 3)):
+            lut[cat] |= ((code == c).astype(np.uint8) << np.uint8(q)).astype(np.uint8)
+    return lut
+
+
+BED_LUT16 = _bed_luts16()
+# one look-up per 8 samples: category-0 bits | category-1 bits << 8 | category-2 bits << 16
+BED_LUT16_PACKED = (BED_LUT16[0].astype(np.uint32) | (BED_LUT16[1].astype(np.uint32) << np.uint32(8))
+                    | (BED_LUT16[2].astype(np.uint32) << np.uint32(16)))
+
+
+@njit(cache=True, nogil=True)
+def bed_to_masks_all16(bed, offset, bytes_per_variant, n, variants, lut, out, counts):
+    """As :func:`bed_to_masks_all`, 8 samples per look-up in ``lut`` (:data:`BED_LUT16_PACKED`);
+    also writes the per-variant category counts ``counts`` (k, 3)."""
+    k = variants.shape[0]
+    W = out.shape[2]
+    tail = n - (W - 1) * 64
+    last_mask = np.uint64(0xFFFFFFFFFFFFFFFF) if tail == 64 else (np.uint64(1) << np.uint64(tail)) - np.uint64(1)
+    ff = np.uint64(0xFF)
+    for j in range(k):
+        base = offset + variants[j] * bytes_per_variant
+        n0 = 0
+        n1 = 0
+        n2 = 0
+        for w in range(W):
+            m0 = np.uint64(0)
+            m1 = np.uint64(0)
+            m2 = np.uint64(0)
+            b0 = w * 16
+            for q in range(8):
+                bi = b0 + 2 * q
+                if bi >= bytes_per_variant:
+                    break
+                u = np.int64(bed[base + bi])
+                if bi + 1 < bytes_per_variant:
+                    u |= np.int64(bed[base + bi + 1]) << 8
+                v = np.uint64(lut[u])
+                sh = np.uint64(8 * q)
+                m0 |= (v & ff) << sh
+                m1 |= ((v >> np.uint64(8)) & ff) << sh
+                m2 |= (v >> np.uint64(16)) << sh
+            if w == W - 1:
+                m0 &= last_mask
+                m1 &= last_mask
+                m2 &= last_mask
+            out[j, 0, w] = m0
+            out[j, 1, w] = m1
+            out[j, 2, w] = m2
+            n0 += np.int64(_popcount64(m0))
+            n1 += np.int64(_popcount64(m1))
+            n2 += np.int64(_popcount64(m2))
+        counts[j, 0] = n0
+        counts[j, 1] = n1
+        counts[j, 2] = n2
+
+
+@njit(cache=True, nogil=True)
+def mask_counts(masks, counts):
+    """Per-variant category counts (k, 3) of masks (k, 3, W)."""
+    for j in range(masks.shape[0]):
+        for a in range(3):
+            s = 0
+            for w in range(masks.shape[2]):
+                s += np.int64(_popcount64(masks[j, a, w]))
+            counts[j, a] = s
+
+
+@njit(cache=True, nogil=True)
+def hap_r2_bound_from_counts(c):
+    """Upper bound on ``|hap_r2_from_counts(c)|`` without solving the cubic: the ML double-
+    heterozygote share lies in [0, half_hh], so ``|D|`` is at most its value at an end of that
+    interval (same floating-point steps as :func:`hap_r2_from_counts`). Inf when undefined."""
+    k11 = float(2 * c[0] + c[1] + c[3])
+    k12 = float(2 * c[2] + c[1] + c[5])
+    k21 = float(2 * c[6] + c[3] + c[7])
+    k22 = float(2 * c[8] + c[5] + c[7])
+    center = float(c[4])
+    twice_tot = k11 + k12 + k21 + k22 + 2 * center
+    if twice_tot == 0.0:
+        return np.inf
+    recip = 1.0 / twice_tot
+    f11 = k11 * recip
+    f12 = k12 * recip
+    f21 = k21 * recip
+    half_hh = center * recip
+    f1x = f11 + f12 + half_hh
+    f2x = 1.0 - f1x
+    fx1 = f11 + f21 + half_hh
+    fx2 = 1.0 - fx1
+    expected = fx1 * f1x
+    den = expected * f2x * fx2
+    if not den > 0.0:
+        return np.inf
+    d0 = abs(f11 - expected)
+    d1 = abs((f11 + half_hh) - expected)
+    d = d0 if d0 > d1 else d1
+    return d * d / den
+
+
+@njit(cache=True, nogil=True)
+def hap_r2_slots(store, counts, n, islot, slots, out, skip_below=-1.0):
+    """Signed haplotype r² of the variant in ``store[islot]`` against each ``store[slots[j]]``
+    (masks (·, 3, W), category counts ``counts`` (·, 3), ``n`` samples). The 3 × 3 table is the
+    same integer table as :func:`hap_r2_packed` computes; when neither variant has a missing
+    call only the four category-0/1 cells are counted and the rest follow from the margins.
+
+    With ``skip_below > 0``, pairs whose r² bound (:func:`hap_r2_bound_from_counts`) is below
+    ``skip_below · (1 − 1e-9)`` get 0.0 instead of their r² (they cannot pass ``|r²| >
+    skip_below``); every other value is exact."""
+    W = store.shape[2]
+    cut = skip_below * (1.0 - 1e-9)
+    c = np.zeros(9, dtype=np.int64)
+    sol = np.zeros(3, dtype=np.float64)
+    na0 = counts[islot, 0]
+    na1 = counts[islot, 1]
+    na2 = counts[islot, 2]
+    a_full = na0 + na1 + na2 == n
+    for j in range(slots.shape[0]):
+        s = slots[j]
+        nb0 = counts[s, 0]
+        nb1 = counts[s, 1]
+        nb2 = counts[s, 2]
+        if a_full and nb0 + nb1 + nb2 == n:
+            c00 = 0
+            c01 = 0
+            c10 = 0
+            c11 = 0
+            for w in range(W):
+                x0 = store[islot, 0, w]
+                x1 = store[islot, 1, w]
+                y0 = store[s, 0, w]
+                y1 = store[s, 1, w]
+                c00 += np.int64(_popcount64(x0 & y0))
+                c01 += np.int64(_popcount64(x0 & y1))
+                c10 += np.int64(_popcount64(x1 & y0))
+                c11 += np.int64(_popcount64(x1 & y1))
+            c[0] = c00
+            c[1] = c01
+            c[2] = na0 - c00 - c01
+            c[3] = c10
+            c[4] = c11
+            c[5] = na1 - c10 - c11
+            c[6] = nb0 - c00 - c10
+            c[7] = nb1 - c01 - c11
+            c[8] = na2 - c[6] - c[7]
+        else:
+            for a in range(3):
+                for b in range(3):
+                    t = 0
+                    for w in range(W):
+                        t += np.int64(_popcount64(store[islot, a, w] & store[s, b, w]))
+                    c[a * 3 + b] = t
+        if skip_below > 0.0 and hap_r2_bound_from_counts(c) < cut:
+            out[j] = 0.0
+        else:
+            out[j] = hap_r2_from_counts(c, sol)

@@ -14,13 +14,16 @@ count ``effect_allele``.
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
-import pandas as pd
 
 from ..errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _sel_index(sel, n: int) -> np.ndarray | None:
@@ -36,6 +39,8 @@ class ArrayGenotypes:
     """In-memory genotype reader with the ``open_genotypes`` API (dosages N × M)."""
 
     def __init__(self, dosages: np.ndarray, variants: pd.DataFrame, samples=None, fids=None):
+        import pandas as pd
+
         self._G = np.asarray(dosages)
         n, m = self._G.shape
         if len(variants) != m:
@@ -79,6 +84,7 @@ class _BedGenotypes:
     """Minimal .bed reader (fallback while gwaskit.io.genotypes is unavailable)."""
 
     def __init__(self, prefix: str):
+        import pandas as pd
         from bed_reader import open_bed
 
         self.prefix = prefix
@@ -143,6 +149,12 @@ def keep_mask(reader, keep_path: str | None) -> np.ndarray | None:
     """Boolean sample mask from a ``--keep`` file (FID IID or IID per line, '#' header ok)."""
     if keep_path is None:
         return None
+    st = reader.sample_table
+    return keep_mask_ids(st["FID"].astype(str).to_numpy(), st["IID"].astype(str).to_numpy(), keep_path)
+
+
+def keep_mask_ids(fid: np.ndarray, iid: np.ndarray, keep_path: str) -> np.ndarray:
+    """:func:`keep_mask` on FID / IID arrays (str)."""
     rows = []
     with open(keep_path) as fh:
         for line in fh:
@@ -152,11 +164,8 @@ def keep_mask(reader, keep_path: str | None) -> np.ndarray | None:
             rows.append(tok)
     if not rows:
         raise InputError(f"{keep_path}: --keep file lists no samples")
-    st = reader.sample_table
-    iid = st["IID"].astype(str).to_numpy()
     if len(rows[0]) >= 2:
         want = {(r[0], r[1]) for r in rows}
-        fid = st["FID"].astype(str).to_numpy()
         mask = np.array([(f, i) in want for f, i in zip(fid, iid)])
         if not mask.any():  # maybe IID-only lines with extra columns
             mask = np.isin(iid, [r[0] for r in rows])
@@ -165,6 +174,90 @@ def keep_mask(reader, keep_path: str | None) -> np.ndarray | None:
     if not mask.any():
         raise InputError(f"{keep_path}: no --keep sample found in the genotype data")
     return mask
+
+
+def _split_table(path: Path, k: int) -> list[list[str]] | None:
+    """Whitespace-split rows of a small ASCII table, each with exactly ``k`` fields (None if
+    any line differs, is blank, or the text has other whitespace than blank/tab/newline)."""
+    raw = path.read_bytes()
+    if not raw.isascii() or any(c in raw for c in (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f")):
+        return None
+    if raw.endswith(b"\n"):
+        raw = raw[:-1]
+    if not raw:
+        return []
+    b = np.frombuffer(raw, dtype=np.uint8)
+    ends = np.append(np.flatnonzero(b == 10), len(b))
+    isws = b <= 32
+    start = ~isws
+    start[1:] &= isws[:-1]
+    ntok = np.diff(np.searchsorted(np.flatnonzero(start), ends), prepend=0)
+    if np.any(ntok != k):
+        return None
+    flat = raw.decode().split()
+    return [flat[j::k] for j in range(k)]
+
+
+class LeanBedReference:
+    """What clumping needs from a PLINK 1 fileset (IDs, chromosomes, positions, samples, the
+    memory-mapped .bed), read without pandas or bed-reader: the clump CLI's fast path.
+
+    :meth:`open` returns None whenever the fileset is anything but plain (then
+    ``open_genotypes`` reads it, with its own checks and errors): every .bim/.fam line must have
+    6 whitespace-separated fields, positions must be integers, IIDs unique, the .bed SNP-major
+    with the size the .bim/.fam imply. Variant IDs and chromosome labels are those of
+    :class:`gwaskit.io.bed.BedFile`.
+    """
+
+    def __init__(self, bed: Path, fid, iid, chrom, vid, pos):
+        self.paths = [bed]
+        self.fid, self.iid = fid, iid
+        self.chrom, self.vid, self.pos = chrom, vid, pos
+        self.n_samples, self.n_variants = len(iid), len(vid)
+
+    @classmethod
+    def open(cls, flag: str) -> LeanBedReference | None:
+        from ..io.bed import _chrom_label, bed_prefix
+
+        s = os.fspath(flag)
+        if any(ch in s for ch in "*?["):
+            return None
+        bed = bed_prefix(Path(s).expanduser())
+        if bed is None:
+            return None
+        prefix = bed.with_suffix("")
+        bim, fam = prefix.with_suffix(".bim"), prefix.with_suffix(".fam")
+        try:
+            if not (bed.exists() and bim.exists() and fam.exists()):
+                return None
+            f = _split_table(fam, 6)
+            v = _split_table(bim, 6)
+            if f is None or v is None or not f[0] or not v[0]:
+                return None
+            n, m = len(f[0]), len(v[0])
+            with open(bed, "rb") as fh:
+                magic = fh.read(3)
+            if magic != b"\x6c\x1b\x01" or bed.stat().st_size != 3 + (n + 3) // 4 * m:
+                return None
+            if not "".join(v[3]).isdigit():
+                return None
+            pos = np.fromiter(map(int, v[3]), dtype=np.int64, count=m)
+        except (OSError, ValueError, OverflowError):
+            return None
+        if np.any(pos > 2**31 - 1):
+            return None
+        iid = np.array(f[1], dtype=object)
+        if len(set(f[1])) != n:
+            return None
+        lab = {c: _chrom_label(c) for c in set(v[0])}
+        if all(k == x for k, x in lab.items()):
+            chrom = np.array(v[0], dtype=object)
+        else:
+            chrom = np.array([lab[c] for c in v[0]], dtype=object)
+        vid = np.array(v[1], dtype=object)
+        for i in [i for i, x in enumerate(v[1]) if x == "."]:
+            vid[i] = f"{chrom[i]}:{pos[i]}:{v[4][i]}:{v[5][i]}"
+        return cls(bed, np.array(f[0], dtype=object), iid, chrom, vid, pos)
 
 
 def open_from_flags(bgen: str | None, bed: str | None, sample_file: str | None = None, what: str = "genotypes"):

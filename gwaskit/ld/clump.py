@@ -31,10 +31,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
+
+if TYPE_CHECKING:  # pandas is imported where tables are built (the CLI's .clumped path needs none)
+    import pandas as pd
 
 import numpy as np
-import pandas as pd
 
 from .._log import logger
 from ..errors import InputError
@@ -144,35 +146,53 @@ class _BedMasks:
         self.W = (len(self.samples) + 63) // 64
         cap = max(1, min(n_variants, int(max_bytes // (3 * self.W * 8))))
         self.store = np.empty((cap, 3, self.W), dtype=np.uint64)
+        self.counts = np.zeros((cap, 3), dtype=np.int64)
         self.slot = np.full(n_variants, -1, dtype=np.int64)
         self.owner = np.full(cap, -1, dtype=np.int64)
         self.next = 0
 
-    def _decode(self, idx: np.ndarray) -> np.ndarray:
-        out = np.empty((len(idx), 3, self.W), dtype=np.uint64)
+    def _decode(self, idx: np.ndarray, out=None, counts=None):
+        if out is None:
+            out = np.empty((len(idx), 3, self.W), dtype=np.uint64)
+            counts = np.empty((len(idx), 3), dtype=np.int64)
         if self.all:
-            _k.bed_to_masks_all(self.mm, 3, self.bpv, self.n, idx, _k.BED_LUT, out)
+            _k.bed_to_masks_all16(self.mm, 3, self.bpv, self.n, idx, _k.BED_LUT16_PACKED, out, counts)
         else:
             _k.bed_to_masks(self.mm, 3, self.bpv, idx, self.samples, out)
-        return out
+            _k.mask_counts(out, counts)
+        return out, counts
 
-    def get(self, idx: np.ndarray) -> np.ndarray:
-        idx = np.ascontiguousarray(idx, dtype=np.int64)
+    def r2(self, ivar: int, win: np.ndarray, out: np.ndarray, skip_below: float = -1.0) -> None:
+        """Signed r² of variant ``ivar`` against each of ``win`` into ``out``; with
+        ``skip_below > 0`` pairs that certainly have ``|r²| <= skip_below`` may get 0.0."""
+        idx = np.concatenate([np.array([ivar], dtype=np.int64), win.astype(np.int64, copy=False)])
         cap = self.store.shape[0]
+        nsamp = len(self.samples)
         if len(idx) > cap:
-            return self._decode(idx)
+            P, C = self._decode(idx)
+            _k.hap_r2_slots(P, C, nsamp, 0, np.arange(1, len(idx), dtype=np.int64), out, skip_below)
+            return
         need = np.unique(idx[self.slot[idx] < 0])
         if need.size:
             slots = (self.next + np.arange(len(need))) % cap
             old = self.owner[slots]
             self.slot[old[old >= 0]] = -1
-            self.store[slots] = self._decode(need)
+            if need.size == cap or np.all(np.diff(slots) == 1):
+                a = int(slots[0])
+                self._decode(need, self.store[a : a + len(need)], self.counts[a : a + len(need)])
+            else:
+                P, C = self._decode(need)
+                self.store[slots] = P
+                self.counts[slots] = C
             self.owner[slots] = need
             self.slot[need] = slots
             self.next = int((self.next + len(need)) % cap)
             if np.any(self.slot[idx] < 0):  # evicted within this call (tiny cache)
-                return self._decode(idx)
-        return self.store[self.slot[idx]]
+                P, C = self._decode(idx)
+                _k.hap_r2_slots(P, C, nsamp, 0, np.arange(1, len(idx), dtype=np.int64), out, skip_below)
+                return
+        _k.hap_r2_slots(self.store, self.counts, nsamp, int(self.slot[ivar]), self.slot[idx[1:]], out,
+                        skip_below)
 
 
 class _ReaderMasks:
@@ -201,6 +221,10 @@ class _ReaderMasks:
             while len(self.slot_of) > max(self.max_cols, len(idx)):
                 self.slot_of.popitem(last=False)
         return np.stack([self.slot_of[int(v)] for v in idx]) if len(idx) else np.empty((0, 3, self.W), np.uint64)
+
+    def r2(self, ivar: int, win: np.ndarray, out: np.ndarray, skip_below: float = -1.0) -> None:
+        P = self.get(np.concatenate([np.array([ivar], dtype=np.int64), win.astype(np.int64, copy=False)]))
+        _k.hap_r2_packed(P[0], P[1:], out)
 
 
 def _mask_source(reader, samples, hard_call_threshold, max_bytes):
@@ -242,86 +266,56 @@ def _chrom_blocks(chrom: np.ndarray, pos: np.ndarray) -> tuple[np.ndarray, np.nd
     return start, end
 
 
-def clump(
-    reports: pd.DataFrame | Sequence[pd.DataFrame],
-    reader,
-    p1: float = 1e-4,
-    p2: float = 0.01,
-    r2: float = 0.5,
-    kb: float = 250.0,
-    allow_overlap: bool = False,
-    method: str = "haplotype",
-    samples=None,
-    hard_call_threshold: float = 0.1,
-    missing_as_singletons: bool = False,
-    cache_mb: float = 512.0,
-) -> ClumpResult:
-    """Clump association results (PLINK 1.9 ``--clump`` semantics; see module docstring).
+@dataclass
+class _Core:
+    rows: list
+    mem_rows: list
+    missing: tuple  # (ids, p) of top variants absent from the reference, report order
+    n_cand: int
 
-    Parameters
-    ----------
-    reports : one or several tables with ``variant_id`` and ``p_value`` columns (e.g. from
-        :func:`gwaskit.io.sumstats.read_sumstats`); several = PLINK's multi-file ``--clump``.
-    reader : LD reference genotype reader (``gwaskit.io.genotypes.open_genotypes`` API).
-    p1, p2, r2, kb : PLINK ``--clump-p1/-p2/-r2/-kb`` (defaults PLINK's).
-    allow_overlap : ``--clump-allow-overlap``.
-    method : 'haplotype' (PLINK 1.9) or 'dosage' (squared Pearson correlation of dosages).
-    samples : reference samples to use (bool mask or index; e.g. from ``--keep``).
-    hard_call_threshold : for 'haplotype': dosages further than this from an integer are
-        missing (plink2's default 0.1 when writing .bed from dosages); 0.5 rounds everything.
-    missing_as_singletons : also report top variants absent from the reference as one-variant
-        clumps (``in_reference=False``, counts 0), placed in p order.
-    cache_mb : genotype cache size.
-    """
-    if not (0 < p1 <= 1):
-        raise InputError(f"--p1 {p1}: must be in (0, 1]")
-    if not (p1 <= p2 <= 1):
-        raise InputError(f"--p2 {p2}: must satisfy p1 <= p2 <= 1")
-    if not (r2 < 1):
-        raise InputError(f"--r2 {r2}: must be < 1")
-    if kb <= 0:
-        raise InputError(f"--kb {kb}: must be positive")
-    if method not in METHODS:
-        raise InputError(f"--r2-method {method!r}: use one of {', '.join(METHODS)}")
-    if isinstance(reports, pd.DataFrame):
-        reports = [reports]
+
+def _first_index(vid: np.ndarray) -> dict:
+    """Variant ID -> position of its first occurrence (logs duplicated IDs)."""
+    first = dict(zip(vid[::-1].tolist(), range(len(vid) - 1, -1, -1)))
+    if len(first) < len(vid):
+        seen: set = set()
+        dup = {v for v in vid.tolist() if v in seen or seen.add(v)}
+        logger.info(f"clump: {len(dup)} duplicated variant IDs in the LD reference; the first of each is used")
+    return first
+
+
+def _clump_core(reports, vid, chrom, pos, make_masks, *, reader=None, samples=None, p1, p2, r2, kb,
+                allow_overlap, method, hard_call_threshold, cache_mb) -> _Core:
+    """The clumping pass on plain arrays (no pandas): ``reports`` is a list of (IDs as str array,
+    p as float64 array with NaN for unparseable); ``vid``/``chrom`` str arrays and ``pos`` int64
+    in reference order; ``make_masks()`` gives the haplotype-r² mask source."""
     radius = bp_radius(kb)
     load_thresh = max(0.05, p2, p1)
 
-    variants = reader.variants
-    m = len(variants)
-    vid = variants["variant_id"].astype(str).to_numpy()
-    chrom = variants["chromosome"].astype(str).to_numpy()
-    pos = variants["base_pair_location"].to_numpy().astype(np.int64)
+    m = len(vid)
     cstart, cend = _chrom_blocks(chrom, pos)
-    id_index = pd.Index(vid)
-    if not id_index.is_unique:
-        dup = id_index[id_index.duplicated()].unique()
-        logger.info(f"clump: {len(dup)} duplicated variant IDs in the LD reference; the first of each is used")
-    first_of = pd.Series(np.arange(m), index=vid)
-    first_of = first_of[~first_of.index.duplicated()]
+    first_of = _first_index(vid)
 
     # ---- load report entries --------------------------------------------------------------
     nsig = np.zeros(m, dtype=np.int64)
     e_var, e_p, e_f, e_line = [], [], [], []
     miss_ids, miss_p = [], []
     n_na = 0
-    for fidx, rep in enumerate(reports, start=1):
-        if "variant_id" not in rep or "p_value" not in rep:
-            raise InputError("clump: report lacks variant_id or p_value")
-        ids = rep["variant_id"].astype(str).to_numpy()
-        p = pd.to_numeric(rep["p_value"], errors="coerce").to_numpy(dtype=np.float64)
+    for fidx, (ids, p) in enumerate(reports, start=1):
+        ids = np.asarray(ids)
+        p = np.asarray(p, dtype=np.float64)
         ok = ~np.isnan(p)
         n_na += int((~ok).sum())
         if np.any(p[ok] < 0) or np.any(p[ok] > 1):
             raise InputError(f"clump: report {fidx} has p-values outside [0, 1]")
-        gi = first_of.reindex(ids).to_numpy()
-        found = ~np.isnan(gi)
+        get = first_of.get
+        gi = np.fromiter((get(x, -1) for x in ids.tolist()), dtype=np.int64, count=len(ids))
+        found = gi >= 0
         absent_top = ok & ~found & (p <= p1)
         miss_ids.extend(ids[absent_top].tolist())
         miss_p.extend(p[absent_top].tolist())
         sel = ok & found
-        gi_sel = gi[sel].astype(np.int64)
+        gi_sel = gi[sel]
         p_sel = p[sel]
         line = np.flatnonzero(sel)
         counted = p_sel > load_thresh
@@ -345,11 +339,11 @@ def clump(
     has_entry = e_end > e_start
     in_report = has_entry | (nsig > 0)
 
-    missing = _missing_table(miss_ids, miss_p)
-    if len(missing):
-        shown = ", ".join(missing["variant_id"].head(3))
+    if miss_ids:
+        mids, _ = _missing_sorted(miss_ids, miss_p)
+        shown = ", ".join(mids[:3])
         logger.warning(
-            f"clump: {len(missing)} top variant(s) (p <= {p1:g}) missing from the LD reference "
+            f"clump: {len(mids)} top variant(s) (p <= {p1:g}) missing from the LD reference "
             f"(e.g. {shown}); listed separately"
         )
 
@@ -364,7 +358,7 @@ def clump(
     )
 
     if method == "haplotype":
-        masks = _mask_source(reader, samples, hard_call_threshold, int(cache_mb * 2**20))
+        masks = make_masks()
     else:
         cache = _GenotypeCache(reader, samples, method, hard_call_threshold, int(cache_mb * 2**20))
     clumped = np.zeros(m, dtype=bool)
@@ -386,8 +380,7 @@ def clump(
         out = r2buf[: len(win)]
         if len(win):
             if method == "haplotype":
-                P = masks.get(idx)
-                _k.hap_r2_packed(P[0], P[1:], out)
+                masks.r2(int(ivar), win, out, float(r2))  # non-members may read 0.0
             else:
                 X = cache.get(idx)
                 _k.pearson_r2_index_vs_block(np.ascontiguousarray(X[:, 0]), X[:, 1:], out)
@@ -439,6 +432,77 @@ def clump(
             ",".join(f"{rv:.6g}" for _, _, rv in sp2),
             True, int(ivar),
         ))
+    return _Core(rows, mem_rows, (miss_ids, miss_p), len(cand))
+
+
+def check_params(p1: float, p2: float, r2: float, kb: float, method: str) -> None:
+    """Raise InputError for clumping parameters PLINK would refuse."""
+    if not (0 < p1 <= 1):
+        raise InputError(f"--p1 {p1}: must be in (0, 1]")
+    if not (p1 <= p2 <= 1):
+        raise InputError(f"--p2 {p2}: must satisfy p1 <= p2 <= 1")
+    if not (r2 < 1):
+        raise InputError(f"--r2 {r2}: must be < 1")
+    if kb <= 0:
+        raise InputError(f"--kb {kb}: must be positive")
+    if method not in METHODS:
+        raise InputError(f"--r2-method {method!r}: use one of {', '.join(METHODS)}")
+
+
+def clump(
+    reports: pd.DataFrame | Sequence[pd.DataFrame],
+    reader,
+    p1: float = 1e-4,
+    p2: float = 0.01,
+    r2: float = 0.5,
+    kb: float = 250.0,
+    allow_overlap: bool = False,
+    method: str = "haplotype",
+    samples=None,
+    hard_call_threshold: float = 0.1,
+    missing_as_singletons: bool = False,
+    cache_mb: float = 512.0,
+) -> ClumpResult:
+    """Clump association results (PLINK 1.9 ``--clump`` semantics; see module docstring).
+
+    Parameters
+    ----------
+    reports : one or several tables with ``variant_id`` and ``p_value`` columns (e.g. from
+        :func:`gwaskit.io.sumstats.read_sumstats`); several = PLINK's multi-file ``--clump``.
+    reader : LD reference genotype reader (``gwaskit.io.genotypes.open_genotypes`` API).
+    p1, p2, r2, kb : PLINK ``--clump-p1/-p2/-r2/-kb`` (defaults PLINK's).
+    allow_overlap : ``--clump-allow-overlap``.
+    method : 'haplotype' (PLINK 1.9) or 'dosage' (squared Pearson correlation of dosages).
+    samples : reference samples to use (bool mask or index; e.g. from ``--keep``).
+    hard_call_threshold : for 'haplotype': dosages further than this from an integer are
+        missing (plink2's default 0.1 when writing .bed from dosages); 0.5 rounds everything.
+    missing_as_singletons : also report top variants absent from the reference as one-variant
+        clumps (``in_reference=False``, counts 0), placed in p order.
+    cache_mb : genotype cache size.
+    """
+    check_params(p1, p2, r2, kb, method)
+    import pandas as pd
+
+    if isinstance(reports, pd.DataFrame):
+        reports = [reports]
+    arrays = []
+    for rep in reports:
+        if "variant_id" not in rep or "p_value" not in rep:
+            raise InputError("clump: report lacks variant_id or p_value")
+        arrays.append((rep["variant_id"].astype(str).to_numpy(),
+                       pd.to_numeric(rep["p_value"], errors="coerce").to_numpy(dtype=np.float64)))
+    variants = reader.variants
+    vid = variants["variant_id"].astype(str).to_numpy()
+    chrom = variants["chromosome"].astype(str).to_numpy()
+    pos = variants["base_pair_location"].to_numpy().astype(np.int64)
+    core = _clump_core(arrays, vid, chrom, pos, lambda: _mask_source(reader, samples, hard_call_threshold,
+                                                                  int(cache_mb * 2**20)),
+                       reader=reader, samples=samples, p1=p1, p2=p2, r2=r2, kb=kb,
+                       allow_overlap=allow_overlap, method=method,
+                       hard_call_threshold=hard_call_threshold, cache_mb=cache_mb)
+    rows, mem_rows, missing, n_cand = core.rows, core.mem_rows, _missing_table(*core.missing), core.n_cand
+    m = len(vid)
+    radius = bp_radius(kb)
 
     clumps = pd.DataFrame(rows, columns=CLUMP_COLUMNS + ["_gidx"])
     if missing_as_singletons and len(missing):
@@ -467,10 +531,10 @@ def clump(
         members_df = pd.DataFrame(columns=["index_variant_id", "variant_id", "chromosome",
                                            "base_pair_location", "file_index", "p_value", "r2"])
     n_formed = int(clumps["in_reference"].sum()) if len(clumps) else 0
-    logger.info(f"clump: {n_formed} clumps formed from {len(cand)} top variants")
+    logger.info(f"clump: {n_formed} clumps formed from {n_cand} top variants")
     params = dict(p1=p1, p2=p2, r2=r2, kb=kb, bp_radius=radius, allow_overlap=allow_overlap,
                   method=method, hard_call_threshold=hard_call_threshold,
-                  n_samples=int(_n_samples(reader, samples)), n_top=int(len(cand)),
+                  n_samples=int(_n_samples(reader, samples)), n_top=int(n_cand),
                   n_missing_top=int(len(missing)))
     id_width = _plink_maxsnp(vid)
     return ClumpResult(clumps=clumps, members=members_df, missing=missing, params=params, id_width=id_width)
@@ -480,9 +544,9 @@ def _plink_maxsnp(ids) -> int:
     """PLINK 1.9's SNP column width: starts at 4; scanning IDs in file order, an ID longer than
     the current width sets it to its length + 2."""
     w = 4
-    for n in pd.Series(ids, dtype=object).str.len().to_numpy():
+    for n in map(len, np.asarray(ids).astype(str).tolist()):
         if n > w:
-            w = int(n) + 2
+            w = n + 2
     return w
 
 
@@ -494,7 +558,19 @@ def _n_samples(reader, samples) -> int:
     return int(s.sum()) if s.dtype == bool else len(s)
 
 
+def _missing_sorted(ids, ps) -> tuple[list, list]:
+    """Distinct missing top variants with their smallest p, by p then ID."""
+    best: dict = {}
+    for i, p in zip(ids, ps):
+        if i not in best or p < best[i]:
+            best[i] = p
+    items = sorted(best.items(), key=lambda t: (t[1], t[0]))
+    return [t[0] for t in items], [t[1] for t in items]
+
+
 def _missing_table(ids, ps) -> pd.DataFrame:
+    import pandas as pd
+
     if not ids:
         return pd.DataFrame({"variant_id": pd.Series(dtype=str), "p_value": pd.Series(dtype=float)})
     df = pd.DataFrame({"variant_id": ids, "p_value": ps})
@@ -577,21 +653,40 @@ def format_plink(result: ClumpResult) -> str:
     """Text of PLINK 1.9's ``.clumped`` file for ``result`` (fixed width, PLINK number format,
     trailing blank lines). Clumps of variants missing from the reference are not written (as
     PLINK)."""
-    w = result.id_width
+    cols = ["chromosome", "file_index", "variant_id", "base_pair_location", "p_value", "total", "nsig",
+            "s05", "s01", "s001", "s0001", "sp2"]
+    rows = [r for r in result.clumps[cols + ["in_reference"]].itertuples(index=False, name=None) if r[-1]]
+    return _format_plink_rows(rows, result.id_width)
+
+
+def _format_plink_rows(rows, w: int) -> str:
+    """``rows``: (chromosome, file_index, variant_id, bp, p, total, nsig, s05, s01, s001, s0001,
+    sp2, ...) of the clumps to write, in order."""
     lines = [" CHR    F " + "SNP".rjust(w) + "         BP        P    TOTAL   NSIG    S05    S01   S001  S0001    SP2\n"]
-    for r in result.clumps.itertuples(index=False):
-        if not r.in_reference:
-            continue
+    for r in rows:
         s = (
-            str(r.chromosome).rjust(4) + " " + str(r.file_index).rjust(4) + " "
-            + str(r.variant_id).rjust(w) + " " + str(int(r.base_pair_location)).rjust(10) + " "
-            + _g3(r.p_value).rjust(10) + " " + str(r.total).rjust(8) + " "
-            + "".join(str(h).rjust(6) + " " for h in (r.nsig, r.s05, r.s01, r.s001, r.s0001))
-            + r.sp2 + "\n"
+            str(r[0]).rjust(4) + " " + str(r[1]).rjust(4) + " "
+            + str(r[2]).rjust(w) + " " + str(int(r[3])).rjust(10) + " "
+            + _g3(r[4]).rjust(10) + " " + str(r[5]).rjust(8) + " "
+            + "".join(str(h).rjust(6) + " " for h in r[6:11])
+            + r[11] + "\n"
         )
         lines.append(s)
     lines.append("\n\n")
     return "".join(lines)
+
+
+def write_plink_rows(rows, id_width: int, path: str | Path, overwrite: bool = False) -> Path | None:
+    """:func:`write_plink` for the core's clump rows (all in the reference, index-p order)."""
+    from ..io.output import atomic_path
+
+    if not rows:
+        logger.warning("clump: no significant clump results; no .clumped file written (as PLINK)")
+        return None
+    text = _format_plink_rows([(r[1], r[4], r[0], r[2], r[3], *r[5:11], r[12]) for r in rows], id_width)
+    with atomic_path(path, overwrite) as tmp:
+        Path(tmp).write_text(text)
+    return Path(path)
 
 
 def write_plink(result: ClumpResult, path: str | Path, overwrite: bool = False) -> Path | None:
@@ -610,6 +705,8 @@ def write_plink(result: ClumpResult, path: str | Path, overwrite: bool = False) 
 def read_plink_clumped(path: str | Path) -> pd.DataFrame:
     """Parse a PLINK 1.9 ``.clumped`` file (whitespace-delimited) into a table with an ``sp2``
     list column of member IDs (file indices stripped)."""
+    import pandas as pd
+
     df = pd.read_csv(path, sep=r"\s+", dtype={"SNP": str, "SP2": str})
     df["members"] = [
         [] if s == "NONE" else [t.rsplit("(", 1)[0] for t in s.split(",")] for s in df["SP2"]
