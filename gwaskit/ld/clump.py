@@ -40,8 +40,8 @@ import numpy as np
 
 from .._log import logger
 from ..errors import InputError
-from . import _r2_numba_fns as _k
-from .r2 import METHODS
+from . import _clump_native as _native
+from .r2 import METHODS, _k  # _k: the numba kernels, imported on first use
 
 PRESETS = {
     "plink": dict(p1=1e-4, p2=0.01, r2=0.5, kb=250.0),
@@ -141,6 +141,7 @@ class _BedMasks:
                 or self.mm[2] != 0x01):
             raise ValueError("not a SNP-major .bed matching the reader")
         self.n = n_file_samples
+        self.lib = _native.load()  # C kernels when a compiler is available, else numba
         self.samples = _sample_positions(samples, n_file_samples)
         self.all = len(self.samples) == n_file_samples and np.array_equal(self.samples, np.arange(n_file_samples))
         self.W = (len(self.samples) + 63) // 64
@@ -155,12 +156,20 @@ class _BedMasks:
         if out is None:
             out = np.empty((len(idx), 3, self.W), dtype=np.uint64)
             counts = np.empty((len(idx), 3), dtype=np.int64)
-        if self.all:
+        if self.lib is not None:
+            _native.decode(self.lib, self.mm, self.bpv, self.n, idx, None if self.all else self.samples, out, counts)
+        elif self.all:
             _k.bed_to_masks_all16(self.mm, 3, self.bpv, self.n, idx, _k.BED_LUT16_PACKED, out, counts)
         else:
             _k.bed_to_masks(self.mm, 3, self.bpv, idx, self.samples, out)
             _k.mask_counts(out, counts)
         return out, counts
+
+    def _r2_slots(self, store, counts, n, islot, slots, out, skip_below):
+        if self.lib is not None:
+            _native.hap_r2_slots(self.lib, store, counts, n, islot, slots, out, skip_below)
+        else:
+            _k.hap_r2_slots(store, counts, n, islot, slots, out, skip_below)
 
     def r2(self, ivar: int, win: np.ndarray, out: np.ndarray, skip_below: float = -1.0) -> None:
         """Signed r² of variant ``ivar`` against each of ``win`` into ``out``; with
@@ -170,7 +179,7 @@ class _BedMasks:
         nsamp = len(self.samples)
         if len(idx) > cap:
             P, C = self._decode(idx)
-            _k.hap_r2_slots(P, C, nsamp, 0, np.arange(1, len(idx), dtype=np.int64), out, skip_below)
+            self._r2_slots(P, C, nsamp, 0, np.arange(1, len(idx), dtype=np.int64), out, skip_below)
             return
         need = np.unique(idx[self.slot[idx] < 0])
         if need.size:
@@ -189,10 +198,9 @@ class _BedMasks:
             self.next = int((self.next + len(need)) % cap)
             if np.any(self.slot[idx] < 0):  # evicted within this call (tiny cache)
                 P, C = self._decode(idx)
-                _k.hap_r2_slots(P, C, nsamp, 0, np.arange(1, len(idx), dtype=np.int64), out, skip_below)
+                self._r2_slots(P, C, nsamp, 0, np.arange(1, len(idx), dtype=np.int64), out, skip_below)
                 return
-        _k.hap_r2_slots(self.store, self.counts, nsamp, int(self.slot[ivar]), self.slot[idx[1:]], out,
-                        skip_below)
+        self._r2_slots(self.store, self.counts, nsamp, int(self.slot[ivar]), self.slot[idx[1:]], out, skip_below)
 
 
 class _ReaderMasks:

@@ -28,7 +28,18 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import InputError
-from . import _r2_numba_fns as _k
+
+
+class _LazyKernels:
+    """``gwaskit.ld._r2_numba_fns``, imported (with numba) on first attribute access."""
+
+    def __getattr__(self, name):
+        from . import _r2_numba_fns
+
+        return getattr(_r2_numba_fns, name)
+
+
+_k = _LazyKernels()
 
 METHODS = ("haplotype", "dosage")
 

@@ -1,0 +1,393 @@
+"""Optional native (C, via ctypes) versions of the .bed clumping kernels.
+
+Why: a command-line ``gwaskit clump`` is dominated by numba's start-up (importing numba and
+initialising its compiler to load even cached kernels takes about a second), more than
+plink1.9 needs for the whole job. The few kernels on the ``--bed`` haplotype path are small,
+so they also exist here as C, compiled once with the system C compiler into the gwaskit cache
+directory (``$GWASKIT_CACHE_DIR`` or ``~/.cache/gwaskit``, keyed by a hash of the source,
+flags and platform) and loaded with ctypes (milliseconds).
+
+Exactness: the C code is a line-by-line port of :mod:`gwaskit.ld._r2_numba_fns`
+(``bed_to_masks_all16``, ``bed_to_masks`` + ``mask_counts``, ``hap_r2_slots`` with
+``hap_r2_from_counts``, ``cubic_real_roots``, ``_lnlike``, ``hap_r2_bound_from_counts``):
+the same IEEE double operations in the same order, compiled without fast-math and without
+floating-point contraction (``-ffp-contract=off``: no FMA), calling the same libm
+(``sqrt``, ``acos``, ``cos``, ``pow``, ``log``) as numba's code; ``tests/ld/test_clump_native.py``
+checks the r² of random count tables and of real .bed data bit for bit against the numba
+kernels.
+
+Nothing is required: with no compiler, a failed build or load, or ``GWASKIT_NATIVE=0``,
+:func:`load` returns None and the numba kernels are used.
+"""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+_SRC = r"""
+#include <math.h>
+#include <stdint.h>
+
+#define EPSILON 0.000000000931322574615478515625
+#define SMALLISH_EPSILON 0.00000000002910383045673370361328125
+#define SMALL_EPSILON 0.00000000000005684341886080801486968994140625
+#define PI 3.1415926535897932
+
+static uint32_t LUT[65536];
+
+void gk_init(void) {
+    for (uint32_t v = 0; v < 65536; v++) {
+        uint32_t m0 = 0, m1 = 0, m2 = 0;
+        for (int q = 0; q < 8; q++) {
+            uint32_t code = (v >> (2 * q)) & 3u;
+            if (code == 0) m0 |= 1u << q;
+            else if (code == 2) m1 |= 1u << q;
+            else if (code == 3) m2 |= 1u << q;
+        }
+        LUT[v] = m0 | (m1 << 8) | (m2 << 16);
+    }
+}
+
+static inline int64_t pc(uint64_t x) { return (int64_t)__builtin_popcountll(x); }
+
+/* bed_to_masks_all16 */
+void gk_decode_all(const uint8_t *bed, int64_t offset, int64_t bpv, int64_t n, const int64_t *variants,
+                   int64_t k, int64_t W, uint64_t *out, int64_t *counts) {
+    int64_t tail = n - (W - 1) * 64;
+    uint64_t last_mask = tail == 64 ? ~(uint64_t)0 : (((uint64_t)1 << tail) - 1);
+    for (int64_t j = 0; j < k; j++) {
+        const uint8_t *row = bed + offset + variants[j] * bpv;
+        uint64_t *o = out + j * 3 * W;
+        int64_t n0 = 0, n1 = 0, n2 = 0;
+        for (int64_t w = 0; w < W; w++) {
+            uint64_t m0 = 0, m1 = 0, m2 = 0;
+            int64_t b0 = w * 16;
+            for (int q = 0; q < 8; q++) {
+                int64_t bi = b0 + 2 * q;
+                if (bi >= bpv) break;
+                uint32_t u = row[bi];
+                if (bi + 1 < bpv) u |= (uint32_t)row[bi + 1] << 8;
+                uint64_t v = LUT[u];
+                int sh = 8 * q;
+                m0 |= (v & 0xFFu) << sh;
+                m1 |= ((v >> 8) & 0xFFu) << sh;
+                m2 |= (v >> 16) << sh;
+            }
+            if (w == W - 1) { m0 &= last_mask; m1 &= last_mask; m2 &= last_mask; }
+            o[w] = m0; o[W + w] = m1; o[2 * W + w] = m2;
+            n0 += pc(m0); n1 += pc(m1); n2 += pc(m2);
+        }
+        counts[3 * j] = n0; counts[3 * j + 1] = n1; counts[3 * j + 2] = n2;
+    }
+}
+
+/* bed_to_masks + mask_counts */
+void gk_decode_samples(const uint8_t *bed, int64_t offset, int64_t bpv, const int64_t *variants, int64_t k,
+                       const int64_t *samples, int64_t ns, int64_t W, uint64_t *out, int64_t *counts) {
+    for (int64_t j = 0; j < k; j++) {
+        const uint8_t *row = bed + offset + variants[j] * bpv;
+        uint64_t *o = out + j * 3 * W;
+        for (int64_t t = 0; t < 3 * W; t++) o[t] = 0;
+        for (int64_t t = 0; t < ns; t++) {
+            int64_t s = samples[t];
+            int code = (row[s >> 2] >> ((s & 3) * 2)) & 3;
+            if (code == 1) continue;
+            int cat = code == 0 ? 0 : (code == 2 ? 1 : 2);
+            o[cat * W + (t >> 6)] |= (uint64_t)1 << (t & 63);
+        }
+        for (int a = 0; a < 3; a++) {
+            int64_t c = 0;
+            for (int64_t w = 0; w < W; w++) c += pc(o[a * W + w]);
+            counts[3 * j + a] = c;
+        }
+    }
+}
+
+static int cubic_real_roots(double coef_a, double coef_b, double coef_c, double *sol) {
+    double a2 = coef_a * coef_a;
+    double qq = (a2 - 3 * coef_b) * (1.0 / 9.0);
+    double rr = (2 * a2 * coef_a - 9 * coef_a * coef_b + 27 * coef_c) * (1.0 / 54.0);
+    double r2 = rr * rr;
+    double q3 = qq * qq * qq;
+    double adiv3 = coef_a * (1.0 / 3.0);
+    double sq, dxx;
+    if (r2 < q3) {
+        sq = sqrt(qq);
+        dxx = acos(rr / (qq * sq)) * (1.0 / 3.0);
+        sq *= -2;
+        double s0 = sq * cos(dxx) - adiv3;
+        double s1 = sq * cos(dxx + (2.0 * PI / 3.0)) - adiv3;
+        double s2 = sq * cos(dxx - (2.0 * PI / 3.0)) - adiv3;
+        double t;
+        if (s0 > s1) { t = s0; s0 = s1; s1 = t; }
+        if (s1 > s2) {
+            t = s1; s1 = s2; s2 = t;
+            if (s0 > s1) { t = s0; s0 = s1; s1 = t; }
+        }
+        sol[0] = s0; sol[1] = s1; sol[2] = s2;
+        if (sol[1] - sol[0] < EPSILON) {
+            sol[1] = sol[2];
+            return (sol[1] - sol[0] < EPSILON) ? 1 : 2;
+        }
+        return (sol[2] - sol[1] < EPSILON) ? 2 : 3;
+    }
+    dxx = -pow(fabs(rr) + sqrt(r2 - q3), 1.0 / 3.0);
+    if (dxx == 0.0) { sol[0] = -adiv3; return 1; }
+    if (rr < 0.0) dxx = -dxx;
+    sq = qq / dxx;
+    sol[0] = dxx + sq - adiv3;
+    if (fabs(dxx - sq) >= (EPSILON * 8)) return 1;
+    if (dxx >= 0.0) { sol[1] = sol[0]; sol[0] = -dxx - adiv3; }
+    else sol[1] = -dxx - adiv3;
+    return 2;
+}
+
+static double lnlike(double k11, double k12, double k21, double k22, double center, double f11, double f12,
+                     double f21, double f22, double half_hh, double incr) {
+    f11 += incr;
+    f22 += incr;
+    f12 += half_hh - incr;
+    f21 += half_hh - incr;
+    double ll = center * log(f11 * f22 + f12 * f21);
+    if (k11 != 0.0) ll += k11 * log(f11);
+    if (k12 != 0.0) ll += k12 * log(f12);
+    if (k21 != 0.0) ll += k21 * log(f21);
+    if (k22 != 0.0) ll += k22 * log(f22);
+    return ll;
+}
+
+double gk_hap_r2_from_counts(const int64_t *c) {
+    double sol[3] = {0.0, 0.0, 0.0};
+    double k11 = (double)(2 * c[0] + c[1] + c[3]);
+    double k12 = (double)(2 * c[2] + c[1] + c[5]);
+    double k21 = (double)(2 * c[6] + c[3] + c[7]);
+    double k22 = (double)(2 * c[8] + c[5] + c[7]);
+    int64_t center_ct = c[4];
+    double center = (double)center_ct;
+    double twice_tot = k11 + k12 + k21 + k22 + 2 * center;
+    if (twice_tot == 0.0) return NAN;
+    double recip = 1.0 / twice_tot;
+    double f11 = k11 * recip, f12 = k12 * recip, f21 = k21 * recip, f22 = k22 * recip;
+    double p1122 = f11 * f22, p1221 = f12 * f21;
+    double half_hh = center * recip;
+    double f1x = f11 + f12 + half_hh;
+    double f2x = 1.0 - f1x;
+    double fx1 = f11 + f21 + half_hh;
+    double fx2 = 1.0 - fx1;
+    int start = 0, end = 1;
+    if (center_ct) {
+        if (p1122 != 0.0 || p1221 != 0.0) {
+            end = cubic_real_roots(0.5 * (f11 + f22 - f12 - f21 - 3 * half_hh),
+                                   0.5 * (p1122 + p1221 + half_hh * (f12 + f21 - f11 - f22 + half_hh)),
+                                   -0.5 * half_hh * p1122, sol);
+            while (end && (sol[end - 1] > half_hh + SMALLISH_EPSILON)) end--;
+            while ((start < end) && (sol[start] < -SMALLISH_EPSILON)) start++;
+            if (start == end) {
+                start = 0; end = 2; sol[0] = 0.0; sol[1] = half_hh;
+            } else {
+                if (sol[start] < 0) sol[start] = 0.0;
+                if (sol[end - 1] > half_hh) sol[end - 1] = half_hh;
+            }
+        } else {
+            sol[0] = 0.0;
+            double nz_xx = f11 + f22, nz_xy = f12 + f21;
+            if ((nz_xx + SMALLISH_EPSILON < half_hh + nz_xy) && (nz_xy + SMALLISH_EPSILON < half_hh + nz_xx)) {
+                end = 3;
+                sol[1] = (half_hh + nz_xy - nz_xx) * 0.5;
+                sol[2] = half_hh;
+            } else {
+                end = 2;
+                sol[1] = half_hh;
+            }
+        }
+        double best = sol[start];
+        if (end > start + 1) {
+            double best_ll = lnlike(k11, k12, k21, k22, center, f11, f12, f21, f22, half_hh, best);
+            for (int j = start + 1; j < end; j++) {
+                double incr = sol[j];
+                double cur = lnlike(k11, k12, k21, k22, center, f11, f12, f21, f22, half_hh, incr);
+                if (cur > best_ll) best = incr;
+            }
+        }
+        f11 += best;
+    } else if (p1122 == 0.0 && p1221 == 0.0) {
+        return NAN;
+    }
+    double expected = fx1 * f1x;
+    double d = f11 - expected;
+    double r2 = fabs(d);
+    if (r2 >= SMALL_EPSILON) r2 = r2 * d / (expected * f2x * fx2);
+    else r2 = 0.0;
+    return r2;
+}
+
+static double bound_from_counts(const int64_t *c) {
+    double k11 = (double)(2 * c[0] + c[1] + c[3]);
+    double k12 = (double)(2 * c[2] + c[1] + c[5]);
+    double k21 = (double)(2 * c[6] + c[3] + c[7]);
+    double k22 = (double)(2 * c[8] + c[5] + c[7]);
+    double center = (double)c[4];
+    double twice_tot = k11 + k12 + k21 + k22 + 2 * center;
+    if (twice_tot == 0.0) return INFINITY;
+    double recip = 1.0 / twice_tot;
+    double f11 = k11 * recip, f12 = k12 * recip, f21 = k21 * recip;
+    double half_hh = center * recip;
+    double f1x = f11 + f12 + half_hh;
+    double f2x = 1.0 - f1x;
+    double fx1 = f11 + f21 + half_hh;
+    double fx2 = 1.0 - fx1;
+    double expected = fx1 * f1x;
+    double den = expected * f2x * fx2;
+    if (!(den > 0.0)) return INFINITY;
+    double d0 = fabs(f11 - expected);
+    double d1 = fabs((f11 + half_hh) - expected);
+    double d = d0 > d1 ? d0 : d1;
+    return d * d / den;
+}
+
+/* hap_r2_slots */
+void gk_hap_r2_slots(const uint64_t *store, const int64_t *counts, int64_t W, int64_t n, int64_t islot,
+                     const int64_t *slots, int64_t k, double *out, double skip_below) {
+    int64_t c[9];
+    double cut = skip_below * (1.0 - 1e-9);
+    const uint64_t *A = store + islot * 3 * W;
+    int64_t na0 = counts[3 * islot], na1 = counts[3 * islot + 1], na2 = counts[3 * islot + 2];
+    int a_full = na0 + na1 + na2 == n;
+    for (int64_t j = 0; j < k; j++) {
+        int64_t s = slots[j];
+        const uint64_t *B = store + s * 3 * W;
+        int64_t nb0 = counts[3 * s], nb1 = counts[3 * s + 1], nb2 = counts[3 * s + 2];
+        if (a_full && nb0 + nb1 + nb2 == n) {
+            int64_t c00 = 0, c01 = 0, c10 = 0, c11 = 0;
+            for (int64_t w = 0; w < W; w++) {
+                uint64_t x0 = A[w], x1 = A[W + w], y0 = B[w], y1 = B[W + w];
+                c00 += pc(x0 & y0);
+                c01 += pc(x0 & y1);
+                c10 += pc(x1 & y0);
+                c11 += pc(x1 & y1);
+            }
+            c[0] = c00; c[1] = c01; c[2] = na0 - c00 - c01;
+            c[3] = c10; c[4] = c11; c[5] = na1 - c10 - c11;
+            c[6] = nb0 - c00 - c10; c[7] = nb1 - c01 - c11; c[8] = na2 - c[6] - c[7];
+        } else {
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++) {
+                    int64_t t = 0;
+                    for (int64_t w = 0; w < W; w++) t += pc(A[a * W + w] & B[b * W + w]);
+                    c[a * 3 + b] = t;
+                }
+        }
+        if (skip_below > 0.0 && bound_from_counts(c) < cut) out[j] = 0.0;
+        else out[j] = gk_hap_r2_from_counts(c);
+    }
+}
+"""
+
+_FLAGS = ["-O2", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off", "-mpopcnt"]
+_lib = None
+_tried = False
+
+
+def _cache_dir() -> Path:
+    d = os.environ.get("GWASKIT_CACHE_DIR") or Path.home() / ".cache" / "gwaskit"
+    return Path(d).expanduser()
+
+
+def _build(target: Path, cc: str, flags: list[str]) -> bool:
+    import subprocess
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        src = Path(tmp) / "clump_kernels.c"
+        src.write_text(_SRC)
+        so = Path(tmp) / target.name
+        r = subprocess.run([cc, *flags, "-o", str(so), str(src), "-lm"], capture_output=True, timeout=120)
+        if r.returncode != 0 or not so.exists():
+            return False
+        os.replace(so, target)  # atomic: concurrent builders write identical files
+    return True
+
+
+def _cpu_has_popcnt() -> bool:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("flags"):
+                    return " popcnt" in line
+    except OSError:
+        pass
+    return False
+
+
+def load():
+    """The ctypes library, or None (no compiler / build or load failed / ``GWASKIT_NATIVE=0``)."""
+    global _lib, _tried
+    if _tried:
+        return _lib
+    _tried = True
+    if os.environ.get("GWASKIT_NATIVE", "1") == "0" or sys.platform == "win32":
+        return None
+    try:
+        import platform
+
+        flags = list(_FLAGS)
+        if platform.machine() not in ("x86_64", "AMD64") or not _cpu_has_popcnt():
+            flags.remove("-mpopcnt")
+        cc = os.environ.get("CC", "cc")
+        key = hashlib.sha256("\0".join([_SRC, cc, *flags, platform.machine(), sys.platform]).encode()).hexdigest()[:16]
+        target = _cache_dir() / f"clump_kernels-{key}.so"
+        if not target.exists() and not _build(target, cc, flags):
+            return None
+        lib = ctypes.CDLL(str(target))
+        p, i64, f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+        lib.gk_init.argtypes = []
+        lib.gk_decode_all.argtypes = [p, i64, i64, i64, p, i64, i64, p, p]
+        lib.gk_decode_samples.argtypes = [p, i64, i64, p, i64, p, i64, i64, p, p]
+        lib.gk_hap_r2_slots.argtypes = [p, p, i64, i64, i64, p, i64, p, f64]
+        lib.gk_hap_r2_from_counts.argtypes = [p]
+        lib.gk_hap_r2_from_counts.restype = f64
+        for f in (lib.gk_init, lib.gk_decode_all, lib.gk_decode_samples, lib.gk_hap_r2_slots):
+            f.restype = None
+        lib.gk_init()
+        _lib = lib
+    except Exception:  # any failure means: use the numba kernels
+        _lib = None
+    return _lib
+
+
+def _ptr(a: np.ndarray) -> int:
+    return a.ctypes.data
+
+
+def decode(lib, mm: np.ndarray, bpv: int, n: int, variants: np.ndarray, samples: np.ndarray | None,
+           out: np.ndarray, counts: np.ndarray) -> None:
+    """Masks (k, 3, W) and category counts (k, 3) of ``variants`` (C-contiguous outputs)."""
+    variants = np.ascontiguousarray(variants, dtype=np.int64)
+    assert out.flags.c_contiguous and counts.flags.c_contiguous and out.dtype == np.uint64
+    W = out.shape[2]
+    if samples is None:
+        lib.gk_decode_all(_ptr(mm), 3, bpv, n, _ptr(variants), len(variants), W, _ptr(out), _ptr(counts))
+    else:
+        samples = np.ascontiguousarray(samples, dtype=np.int64)
+        lib.gk_decode_samples(_ptr(mm), 3, bpv, _ptr(variants), len(variants), _ptr(samples), len(samples),
+                              W, _ptr(out), _ptr(counts))
+
+
+def hap_r2_slots(lib, store, counts, n, islot, slots, out, skip_below=-1.0) -> None:
+    """As :func:`gwaskit.ld._r2_numba_fns.hap_r2_slots`."""
+    slots = np.ascontiguousarray(slots, dtype=np.int64)
+    assert store.flags.c_contiguous and counts.flags.c_contiguous and out.flags.c_contiguous
+    assert len(out) >= len(slots)
+    lib.gk_hap_r2_slots(_ptr(store), _ptr(counts), store.shape[2], int(n), int(islot), _ptr(slots), len(slots),
+                        _ptr(out), float(skip_below))
+
+
+def hap_r2_from_counts(lib, c) -> float:
+    c = np.ascontiguousarray(c, dtype=np.int64)
+    return lib.gk_hap_r2_from_counts(_ptr(c))
