@@ -57,14 +57,28 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
               help="Minimum minor-allele count (dosage).")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Variants per block.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="BLAS/numba threads.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="numba/decoding threads (BLAS runs single-threaded per chunk in every mode).")
+@click.option("--scheduler", default=None,
+              help="Run the chunks on a running Dask scheduler, e.g. tcp://host:8786 (needs "
+                   "gwaskit[dist]; the genotype files must be readable under the same paths on "
+                   "every worker).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Start a Dask LocalCluster of N single-threaded worker processes here.")
+@click.option("--resume", is_flag=True,
+              help="Finish an interrupted run from its checkpoint <out>.parts/ (same inputs and "
+                   "options required); only missing chunks are computed.")
+@click.option("--keep-parts", is_flag=True, help="Keep <out>.parts/ after the output is written.")
+@click.option("--skip-bad-variants", is_flag=True,
+              help="Variants whose genotype block cannot be decoded get errcode BAD_GENOTYPES "
+                   "(listed in <out>.skipped.tsv) instead of stopping the scan.")
 @click.option("--quiet", is_flag=True, help="No log and no progress bar.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Result table: .parquet, .tsv or .tsv.gz; metadata in <out>.meta.json.")
 def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca,
-            no_rank_normalize, test, pvalue, per_dim, maf, mac, chunk_size, threads, quiet,
-            overwrite, out):
+            no_rank_normalize, test, pvalue, per_dim, maf, mac, chunk_size, threads, scheduler,
+            workers, resume, keep_parts, skip_bad_variants, quiet, overwrite, out):
     """Multi-trait (D-df) association scan of an embedding against every variant."""
     from ..io.output import check_writable, table_format, write_json, write_table
     from ..stats.scan import scan
@@ -75,10 +89,19 @@ def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, catego
         raise InputError("--pca and --no-pca are mutually exclusive")
     if (bgen is None) == (bed is None):
         raise InputError("give exactly one of --bgen or --bed")
+    if scheduler and workers:
+        raise InputError("--scheduler and --workers are mutually exclusive")
     table_format(out)
     meta_path = out + ".meta.json"
+    skipped_path = out + ".skipped.tsv"
     check_writable(out, overwrite)
     check_writable(meta_path, overwrite)
+    from ..engine.checkpoint import work_dir_for
+
+    work_dir = work_dir_for(out)
+    if work_dir.exists() and not resume:
+        raise InputError(f"{work_dir}: a work directory from an earlier run exists; pass --resume "
+                         f"to finish that run, or remove the directory")
 
     bar = None
     progress = None
@@ -95,6 +118,7 @@ def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, catego
             progress = bar.update
 
     info: dict = {}
+    received = _install_sigterm()
     try:
         df = scan(bgen=bgen, bed=bed, sample_file=sample_file, pheno=pheno,
                   pheno_cols=_split(pheno_cols), covar=covar, covar_cols=_split(covar_cols),
@@ -103,11 +127,33 @@ def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, catego
                   rank_normalize=not no_rank_normalize, test=test, pvalue=pvalue,
                   per_dim=per_dim, maf=maf, mac=mac, chunk_size=chunk_size, threads=threads,
                   progress=lambda k: progress(k) if progress is not None else None,
-                  info=info, before_genotypes=start_bar)
+                  info=info, before_genotypes=start_bar, scheduler=scheduler, workers=workers,
+                  work_dir=str(work_dir), resume=resume, skip_bad_variants=skip_bad_variants)
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+            bar = None
+        code = 143 if received else 130
+        done, total = info.get("chunks_done"), info.get("chunks_total")
+        kept = (f"{done} of {total} chunks done and kept in {work_dir}; rerun with --resume to "
+                f"finish" if total is not None and work_dir.exists() else "nothing kept")
+        click.echo(f"Interrupted ({'SIGTERM' if received else 'SIGINT'}): {kept}.", err=True)
+        sys.exit(code)
     finally:
         if bar is not None:
             bar.close()
+        _restore_sigterm()
     write_table(df, out, overwrite=overwrite)
+    skipped = info.pop("skipped", [])
+    if skipped:
+        import pandas as pd
+
+        from ..io.output import atomic_path
+
+        with atomic_path(skipped_path, overwrite=True) as tmp:
+            pd.DataFrame(skipped, columns=["index", "variant_id", "file", "error"]).to_csv(
+                tmp, sep="\t", index=False)
+        info["skipped_file"] = skipped_path
     meta = {
         "command_line": " ".join(["gwaskit"] + [click.utils.make_str(a) for a in sys.argv[1:]]),
         "versions": _versions(),
@@ -115,6 +161,41 @@ def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, catego
         **info,
     }
     write_json(meta, meta_path, overwrite=overwrite)
+    if not keep_parts:
+        import shutil
+
+        shutil.rmtree(work_dir, ignore_errors=True)
     if not quiet:
         click.echo(f"Wrote {len(df)} variants to {out} (lambda_GC {info.get('d')}-df = "
                    f"{info.get('lambda_gc', float('nan')):.4f}); metadata in {meta_path}", err=True)
+        if skipped:
+            click.echo(f"Skipped {len(skipped)} variant(s) with unreadable genotypes "
+                       f"(errcode BAD_GENOTYPES); listed in {skipped_path}", err=True)
+
+
+_SIGTERM_STATE: dict = {}
+
+
+def _install_sigterm() -> list:
+    """SIGTERM raises KeyboardInterrupt in the main thread (finished parts are kept); returns a
+    list that is non-empty once SIGTERM was received."""
+    import signal
+    import threading
+
+    received: list = []
+    if threading.current_thread() is not threading.main_thread():
+        return received
+
+    def handler(signum, frame):
+        received.append(signum)
+        raise KeyboardInterrupt
+
+    _SIGTERM_STATE["old"] = signal.signal(signal.SIGTERM, handler)
+    return received
+
+
+def _restore_sigterm() -> None:
+    import signal
+
+    if "old" in _SIGTERM_STATE:
+        signal.signal(signal.SIGTERM, _SIGTERM_STATE.pop("old"))

@@ -1,0 +1,12 @@
+"""Execution engine of the file-level scan: chunk plans, checkpoints, local and Dask runs.
+
+* :mod:`~gwaskit.engine.plan`: the chunk plan (file, variant range), computed on the client
+  from the reader's variant table; identical in every execution mode.
+* :mod:`~gwaskit.engine.tasks`: the per-chunk task (open the genotype files, decode the range,
+  apply the fitted null model with single-threaded BLAS).
+* :mod:`~gwaskit.engine.checkpoint`: the ``<out>.parts/`` work directory (one parquet part per
+  finished chunk, a JSON manifest with input fingerprints, options and plan) and resume.
+* :mod:`~gwaskit.engine.execute`: in-process (threads) and Dask execution.
+
+Nothing here imports dask at module import time; ``pip install gwaskit[dist]`` provides it.
+"""

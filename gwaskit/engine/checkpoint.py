@@ -1,0 +1,279 @@
+"""Checkpoint and resume: the ``<out>.parts/`` work directory.
+
+Layout::
+
+    <out>.parts/
+        manifest.json        inputs (paths, sizes, mtimes, header hashes), options, chunk plan,
+                             done chunks, skipped variants
+        part-000000.parquet  one file per finished chunk (written atomically)
+        lock                 flock'ed by the running process
+
+A finished chunk is written to a temporary file and renamed, then recorded in the manifest
+(also rewritten atomically). A part that exists but is missing from the manifest (the process
+died between the two renames) is accepted after its row count is checked. A resumed run must
+see the same inputs, options and plan as the first one, otherwise :class:`InputError`: parts
+from different runs are never mixed.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import pandas as pd
+
+from .._log import logger
+from ..errors import InputError
+from .plan import Chunk
+
+__all__ = ["WorkDir", "work_dir_for", "fingerprint_file", "FORMAT"]
+
+FORMAT = "gwaskit-scan-parts/1"
+_HEAD_BYTES = 1 << 20
+_BGEN_HEADER_MAX = 64 << 20
+
+
+def work_dir_for(out: str | os.PathLike) -> Path:
+    """The work directory of an output file: ``<out>.parts``."""
+    return Path(str(out) + ".parts")
+
+
+def _sha256(path: Path, start: int, stop: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        left = max(stop - start, 0)
+        while left:
+            b = fh.read(min(left, 1 << 20))
+            if not b:
+                break
+            h.update(b)
+            left -= len(b)
+    return h.hexdigest()
+
+
+def fingerprint_file(path: str | os.PathLike | None) -> dict | None:
+    """Path, size, mtime and a content hash: for a BGEN the whole header and sample block
+    (bytes ``0 .. 4 + offset``), for other files their first MiB."""
+    if path is None:
+        return None
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as e:
+        raise InputError(f"{p}: cannot read ({e.strerror})") from None
+    stop = min(st.st_size, _HEAD_BYTES)
+    if p.suffix == ".bgen" and st.st_size >= 4:
+        with open(p, "rb") as fh:
+            offset = int.from_bytes(fh.read(4), "little")
+        stop = min(st.st_size, 4 + offset, _BGEN_HEADER_MAX)
+    return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
+            "sha256_head": _sha256(p, 0, stop), "hashed_bytes": stop}
+
+
+def genotype_fingerprints(paths: Sequence[str | os.PathLike]) -> list[dict]:
+    """Fingerprints of genotype files; a PLINK fileset contributes its .bed, .bim and .fam."""
+    out = []
+    for path in paths:
+        p = Path(path)
+        if p.suffix == ".bgen":
+            out.append(fingerprint_file(p))
+            continue
+        stem = p.with_suffix("") if p.suffix == ".bed" else p
+        for ext in (".bed", ".bim", ".fam"):
+            q = Path(str(stem) + ext)
+            if q.exists():
+                out.append(fingerprint_file(q))
+    return out
+
+
+def _first_difference(old, new, where: str = "") -> str | None:
+    if isinstance(old, dict) and isinstance(new, dict):
+        for k in sorted(set(old) | set(new)):
+            d = _first_difference(old.get(k), new.get(k), f"{where}.{k}" if where else str(k))
+            if d:
+                return d
+        return None
+    if isinstance(old, list) and isinstance(new, list):
+        if len(old) != len(new):
+            return f"{where}: {len(old)} entries before, {len(new)} now"
+        for i, (a, b) in enumerate(zip(old, new)):
+            d = _first_difference(a, b, f"{where}[{i}]")
+            if d:
+                return d
+        return None
+    if old != new:
+        a, b = (json.dumps(x, default=str) for x in (old, new))
+        return f"{where}: {a[:80]} before, {b[:80]} now"
+    return None
+
+
+class WorkDir:
+    """One scan's work directory (see the module docstring).
+
+    Parameters
+    ----------
+    path : the directory (``<out>.parts``)
+    inputs, options : JSON-able dicts; a resumed run must match them exactly
+    chunks : the chunk plan
+    """
+
+    def __init__(self, path: str | os.PathLike, inputs: dict, options: dict, chunks: Sequence[Chunk]):
+        self.path = Path(path)
+        self.inputs = json.loads(json.dumps(inputs, default=str))
+        self.options = json.loads(json.dumps(options, default=str))
+        self.chunks = list(chunks)
+        self.plan = {"n_variants": int(sum(c.size for c in self.chunks)),
+                     "chunks": [c.as_list() for c in self.chunks]}
+        self.done: set[int] = set()
+        self.skipped: dict[str, list] = {}
+        self._lock_fh = None
+        self._created = None
+
+    # -- paths ----------------------------------------------------------------------------
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / "manifest.json"
+
+    def part_path(self, i: int) -> Path:
+        return self.path / f"part-{i:06d}.parquet"
+
+    # -- opening --------------------------------------------------------------------------
+    def check(self, resume: bool) -> set[int]:
+        """Validate an existing directory (before any work); returns the finished chunks.
+
+        Without ``resume`` an existing directory is an error; with it, the manifest must match
+        this run's inputs, options and plan.
+        """
+        if not self.path.exists():
+            if not self.path.parent.exists():
+                raise InputError(f"{self.path}: directory {self.path.parent} does not exist")
+            return set()
+        if not resume:
+            raise InputError(f"{self.path}: a work directory from an earlier run exists; pass "
+                             f"--resume to finish that run, or remove the directory")
+        if not self.manifest_path.exists():
+            raise InputError(f"{self.path}: no manifest.json; not a gwaskit work directory "
+                             f"(remove it to start afresh)")
+        try:
+            man = json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError) as e:
+            raise InputError(f"{self.manifest_path}: unreadable manifest ({e})") from None
+        if man.get("format") != FORMAT:
+            raise InputError(f"{self.manifest_path}: unknown format {man.get('format')!r}")
+        for key, mine in (("inputs", self.inputs), ("options", self.options), ("plan", self.plan)):
+            diff = _first_difference(man.get(key), mine, key)
+            if diff:
+                raise InputError(
+                    f"{self.path}: cannot resume, the checkpoint was made with different "
+                    f"{key} ({diff}); rerun with the original inputs and options, or remove the "
+                    f"directory to start afresh")
+        self._created = man.get("created")
+        self.skipped = {str(k): v for k, v in man.get("skipped", {}).items()}
+        done = set(int(i) for i in man.get("done", []))
+        # parts renamed into place but not yet recorded (killed between the two renames)
+        for c in self.chunks:
+            if c.index not in done and self.part_path(c.index).exists():
+                done.add(c.index)
+        good = set()
+        for i in sorted(done):
+            if self._part_ok(i):
+                good.add(i)
+            else:
+                logger.warning("%s: part %d is missing or incomplete; recomputing it", self.path, i)
+                self.skipped.pop(str(i), None)
+        self.done = good
+        return set(good)
+
+    def _part_ok(self, i: int) -> bool:
+        import pyarrow.parquet as pq
+
+        if i >= len(self.chunks):
+            return False
+        try:
+            return pq.ParquetFile(self.part_path(i)).metadata.num_rows == self.chunks[i].size
+        except Exception:
+            return False
+
+    def open(self) -> None:
+        """Create (or take over) the directory: lock it, clear stray temporary files, write
+        the manifest."""
+        self.path.mkdir(exist_ok=True)
+        import fcntl
+
+        fh = open(self.path / "lock", "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.close()
+            raise InputError(f"{self.path}: in use by another running gwaskit process") from None
+        self._lock_fh = fh
+        for stray in self.path.glob(".*.tmp"):
+            stray.unlink(missing_ok=True)
+        self._created = self._created or time.strftime("%Y-%m-%dT%H:%M:%S")
+        self._write_manifest()
+
+    def close(self) -> None:
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    def __enter__(self) -> "WorkDir":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- recording ------------------------------------------------------------------------
+    def _write_manifest(self) -> None:
+        man = {"format": FORMAT, "created": self._created,
+               "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+               "inputs": self.inputs, "options": self.options, "plan": self.plan,
+               "n_chunks": len(self.chunks), "n_done": len(self.done),
+               "done": sorted(self.done), "skipped": self.skipped}
+        tmp = self.path / f".manifest.json.{os.getpid()}.tmp"
+        tmp.write_text(json.dumps(man, indent=1, default=str) + "\n")
+        os.replace(tmp, self.manifest_path)
+
+    def write_part(self, chunk: Chunk, frame: pd.DataFrame, skipped: Iterable[dict] = ()) -> None:
+        """Store one finished chunk (atomic rename), then record it in the manifest."""
+        target = self.part_path(chunk.index)
+        tmp = self.path / f".{target.name}.{os.getpid()}.tmp"
+        try:
+            frame.to_parquet(tmp, index=False)
+            os.replace(tmp, target)
+        finally:
+            tmp.unlink(missing_ok=True)
+        skipped = list(skipped)
+        if skipped:
+            self.skipped[str(chunk.index)] = skipped
+        self.done.add(chunk.index)
+        self._write_manifest()
+
+    # -- assembly -------------------------------------------------------------------------
+    def missing(self) -> list[Chunk]:
+        return [c for c in self.chunks if c.index not in self.done]
+
+    def assemble(self) -> pd.DataFrame:
+        """All parts, in plan order (every variant exactly once)."""
+        todo = self.missing()
+        if todo:
+            raise RuntimeError(f"{self.path}: {len(todo)} chunk(s) not finished")
+        frames = [pd.read_parquet(self.part_path(c.index)) for c in self.chunks]
+        out = pd.concat(frames, ignore_index=True) if frames else None
+        if out is not None and len(out) != self.plan["n_variants"]:
+            raise RuntimeError(f"{self.path}: assembled {len(out)} rows, planned "
+                               f"{self.plan['n_variants']}")
+        return out
+
+    def skipped_table(self) -> pd.DataFrame:
+        rows = [r for k in sorted(self.skipped, key=int) for r in self.skipped[k]]
+        return pd.DataFrame(rows, columns=["index", "variant_id", "file", "error"])
+
+    def remove(self) -> None:
+        self.close()
+        shutil.rmtree(self.path, ignore_errors=True)

@@ -1,0 +1,119 @@
+"""Run a chunk plan in-process (threads) or on Dask (LocalCluster or a running scheduler).
+
+Both call ``on_result(ChunkResult)`` in the calling thread, once per finished chunk (in plan
+order in-process, in completion order on Dask), so the caller can checkpoint each chunk as it
+arrives. Dask is imported only here, and only when asked for.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence
+
+from .._log import logger
+from ..errors import InputError
+from .plan import Chunk
+from .tasks import ChunkResult, ScanJob, _mark_bad, compute_chunk, decode_chunk, run_chunk
+
+__all__ = ["run_in_process", "run_dask", "describe_mode"]
+
+
+def describe_mode(scheduler: str | None, workers: int | None) -> str:
+    if scheduler:
+        return f"Dask scheduler {scheduler}"
+    if workers:
+        return f"Dask LocalCluster ({workers} worker process(es) x 1 thread)"
+    return "in-process"
+
+
+def _test_delay() -> None:
+    delay = float(os.environ.get("_GWASKIT_TEST_CHUNK_DELAY", "0") or 0)  # tests only
+    if delay > 0:
+        time.sleep(delay)
+
+
+def run_in_process(job: ScanJob, chunks: Sequence[Chunk], reader,
+                   on_result: Callable[[ChunkResult], None]) -> None:
+    """Chunks in plan order in this process: the next chunk is decoded (reader thread pool)
+    while the current one is tested; BLAS runs single-threaded, as in a Dask task, so the bits
+    match the distributed modes."""
+    from threadpoolctl import threadpool_limits
+
+    if not chunks:
+        return
+    with threadpool_limits(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(1, thread_name_prefix="gwaskit-prefetch") as pool:
+        nxt = pool.submit(decode_chunk, job, chunks[0], reader)
+        for k, ch in enumerate(chunks):
+            t0 = time.time()
+            try:
+                vt, dos, skipped = nxt.result()
+            finally:
+                nxt = None
+            if k + 1 < len(chunks):
+                nxt = pool.submit(decode_chunk, job, chunks[k + 1], reader)
+            _test_delay()
+            df = _mark_bad(compute_chunk(job, vt, dos), ch, skipped)
+            del vt, dos
+            on_result(ChunkResult(ch, df, skipped, time.time() - t0))
+
+
+def _client(scheduler: str | None, workers: int | None):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise InputError("--scheduler/--workers need dask.distributed: "
+                         "pip install 'gwaskit[dist]'") from None
+    if scheduler:
+        try:
+            return Client(scheduler, timeout="30s"), None
+        except (OSError, TimeoutError) as e:
+            raise InputError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+    if workers is None or workers < 1:
+        raise InputError(f"--workers: must be >= 1, got {workers}")
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    return Client(cluster), cluster
+
+
+def run_dask(job: ScanJob, chunks: Sequence[Chunk], on_result: Callable[[ChunkResult], None],
+             scheduler: str | None = None, workers: int | None = None) -> None:
+    """Chunks as Dask tasks. The job (fitted null model) is scattered once to every worker
+    (``broadcast=True``); each task gets only its chunk. Tasks lost with a dead worker are
+    rerun by the scheduler; a task's own error (e.g. a corrupt genotype block) is raised here
+    after the remaining tasks are cancelled."""
+    if not chunks:
+        return
+    client, cluster = _client(scheduler, workers)
+    futures = []
+    try:
+        from distributed import as_completed
+
+        n_workers = len(client.scheduler_info().get("workers", {}))
+        logger.info("Dask: %s, %d worker(s); %d chunk task(s)", client.scheduler.address,
+                    n_workers, len(chunks))
+        job_future = client.scatter(job, broadcast=True, hash=False)
+        tag = uuid.uuid4().hex[:8]
+        futures = [client.submit(run_chunk, job_future, ch, key=f"gwaskit-chunk-{tag}-{ch.index}",
+                                 pure=False, priority=-ch.index) for ch in chunks]
+        for fut in as_completed(futures):
+            if fut.status == "error":
+                exc = fut.exception()
+                client.cancel(futures)
+                raise exc
+            res = fut.result()
+            fut.release()
+            on_result(res)
+    finally:
+        try:
+            if futures:
+                client.cancel(futures)
+        except Exception:  # noqa: BLE001 - best effort during shutdown
+            pass
+        client.close()
+        if cluster is not None:
+            cluster.close()

@@ -1,0 +1,109 @@
+"""Chunk plan, checkpoint manifest and resume rules (in-process, fast)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gwaskit.engine.checkpoint import WorkDir
+from gwaskit.engine.plan import plan_chunks
+from gwaskit.errors import InputError
+from gwaskit.stats.scan import scan
+
+from .conftest import ROOT, assert_identical, run_scan
+
+
+def test_plan_never_straddles_files():
+    ch = plan_chunks([25, 0, 7], 10)
+    assert [(c.file, c.start, c.stop) for c in ch] == [(0, 0, 10), (0, 10, 20), (0, 20, 25),
+                                                       (2, 25, 32)]
+    assert [c.index for c in ch] == [0, 1, 2, 3]
+    with pytest.raises(InputError):
+        plan_chunks([5], 0)
+
+
+def test_import_does_not_load_dask():
+    code = ("import sys, gwaskit, gwaskit.stats.scan, gwaskit.engine.execute, gwaskit.cli.scan; "
+            "assert not any(m == 'dask' or m.startswith(('dask.', 'distributed')) "
+            "for m in sys.modules), [m for m in sys.modules if 'dask' in m]")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60)
+
+
+def test_work_dir_matches_in_memory_and_resume_rules(cohort, tmp_path):
+    kw = dict(bgen=cohort["glob"], pheno=str(cohort["pheno"]), pheno_cols=["emb_*"], chunk_size=40)
+    mem = scan(**kw)
+    wd = tmp_path / "r.parquet.parts"
+    info: dict = {}
+    disk = scan(**kw, work_dir=str(wd), info=info)
+    assert_identical(mem, disk)
+    assert info["chunks_total"] == 8 and info["chunks_computed"] == 8
+    man = json.loads((wd / "manifest.json").read_text())
+    assert man["n_done"] == 8 and len(man["plan"]["chunks"]) == 8
+    assert [g["path"] for g in man["inputs"]["genotypes"]] == [str(p) for p in cohort["bgen"]]
+    # no --resume: refused
+    with pytest.raises(InputError, match="--resume"):
+        scan(**kw, work_dir=str(wd))
+    # resume with everything done: nothing recomputed, same result
+    info = {}
+    again = scan(**kw, work_dir=str(wd), resume=True, info=info)
+    assert info["chunks_resumed"] == 8 and info["chunks_computed"] == 0
+    assert_identical(mem, again)
+    # a part lost (e.g. disk trouble) is recomputed
+    (wd / "part-000003.parquet").unlink()
+    info = {}
+    assert_identical(mem, scan(**kw, work_dir=str(wd), resume=True, info=info))
+    assert info["chunks_computed"] == 1
+    # different options or chunking: clear error, never a mix
+    with pytest.raises(InputError, match=r"different options \(options\.maf"):
+        scan(**kw | {"maf": 0.01}, work_dir=str(wd), resume=True)
+    with pytest.raises(InputError, match="different options"):
+        scan(**kw | {"chunk_size": 30}, work_dir=str(wd), resume=True)
+
+
+def test_changed_input_is_refused(cohort, tmp_path):
+    pheno = tmp_path / "emb.parquet"
+    pheno.write_bytes(Path(cohort["pheno"]).read_bytes())
+    out = tmp_path / "o.parquet"
+    r = run_scan(cohort | {"pheno": pheno}, out, "--chunk-size", "100", "--keep-parts", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "o.parquet.parts" / "manifest.json").exists()
+    out.unlink()
+    Path(str(out) + ".meta.json").unlink()
+    df = pd.read_parquet(pheno)
+    df["emb_0"] += 1.0
+    df.to_parquet(pheno)
+    r = run_scan(cohort | {"pheno": pheno}, out, "--chunk-size", "100", "--resume")
+    assert r.returncode == 2
+    err = r.stderr.strip().splitlines()
+    assert "different inputs (inputs.pheno" in err[-1] and "Traceback" not in r.stderr
+    assert not out.exists()
+    # without --resume the existing work dir is refused up front
+    r = run_scan(cohort | {"pheno": pheno}, out, "--chunk-size", "100")
+    assert r.returncode == 2 and "pass --resume" in r.stderr
+
+
+def test_manifest_roundtrip_and_stray_tmp(tmp_path):
+    from gwaskit.engine.plan import Chunk
+
+    chunks = plan_chunks([5], 2)
+    w = WorkDir(tmp_path / "x.parts", {"a": 1}, {"b": 2}, chunks)
+    assert w.check(resume=False) == set()
+    w.open()
+    f = pd.DataFrame({"v": np.arange(2.0)})
+    w.write_part(chunks[0], f, [{"index": 1, "variant_id": "rs", "file": "f", "error": "bad"}])
+    (w.path / ".part-000001.parquet.123.tmp").write_text("half")
+    w.close()
+    w2 = WorkDir(tmp_path / "x.parts", {"a": 1}, {"b": 2}, chunks)
+    assert w2.check(resume=True) == {0}
+    w2.open()
+    assert not list(w2.path.glob(".*.tmp"))
+    assert w2.skipped_table()["variant_id"].tolist() == ["rs"]
+    assert [c.index for c in w2.missing()] == [1, 2]
+    w2.close()
+    assert isinstance(chunks[0], Chunk)
