@@ -101,7 +101,7 @@ def _plink_layout_from_bed(sumstats, bed, keep, params, allow_overlap, hard_call
     from .._log import logger
     from ..io.sumstats import read_id_p, read_sumstats
     from ..ld._readers import LeanBedReference, keep_mask, keep_mask_ids, open_from_flags
-    from ..ld.clump import (_BedMasks, _clump_core, _mask_source, _plink_maxsnp, bp_radius,
+    from ..ld.clump import (_bed_source, _clump_core, _mask_source, _plink_maxsnp, bp_radius,
                             check_params, write_plink_rows)
 
     reports = []
@@ -126,7 +126,7 @@ def _plink_layout_from_bed(sumstats, bed, keep, params, allow_overlap, hard_call
             n_file = ref.n_samples
 
             def make_masks():
-                return _BedMasks(str(ref.paths[0]), n_file, len(vid), samples, max_bytes)
+                return _bed_source(str(ref.paths[0]), n_file, len(vid), samples, max_bytes)
         else:
             reader = open_from_flags(None, bed, None, what="LD reference")
             samples = keep_mask(reader, keep)

@@ -38,9 +38,57 @@ _SRC = r"""
 #define SMALL_EPSILON 0.00000000000005684341886080801486968994140625
 #define PI 3.1415926535897932
 
+static inline int64_t pc(uint64_t x) { return (int64_t)__builtin_popcountll(x); }
+
+/* 2 x 2 cells of the category-0/1 masks: c = |x0&y0|, |x0&y1|, |x1&y0|, |x1&y1| (integers:
+   any implementation gives the same counts) */
+static void count4_plain(const uint64_t *x0, const uint64_t *x1, const uint64_t *y0, const uint64_t *y1,
+                         int64_t W, int64_t *c) {
+    int64_t c00 = 0, c01 = 0, c10 = 0, c11 = 0;
+    for (int64_t w = 0; w < W; w++) {
+        c00 += pc(x0[w] & y0[w]);
+        c01 += pc(x0[w] & y1[w]);
+        c10 += pc(x1[w] & y0[w]);
+        c11 += pc(x1[w] & y1[w]);
+    }
+    c[0] = c00; c[1] = c01; c[2] = c10; c[3] = c11;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+__attribute__((target("avx512f,avx512vpopcntdq")))
+static void count4_avx512(const uint64_t *x0, const uint64_t *x1, const uint64_t *y0, const uint64_t *y1,
+                          int64_t W, int64_t *c) {
+    __m512i s00 = _mm512_setzero_si512(), s01 = _mm512_setzero_si512();
+    __m512i s10 = _mm512_setzero_si512(), s11 = _mm512_setzero_si512();
+    int64_t w = 0;
+    for (; w + 8 <= W; w += 8) {
+        __m512i X0 = _mm512_loadu_si512((const void *)(x0 + w)), X1 = _mm512_loadu_si512((const void *)(x1 + w));
+        __m512i Y0 = _mm512_loadu_si512((const void *)(y0 + w)), Y1 = _mm512_loadu_si512((const void *)(y1 + w));
+        s00 = _mm512_add_epi64(s00, _mm512_popcnt_epi64(_mm512_and_si512(X0, Y0)));
+        s01 = _mm512_add_epi64(s01, _mm512_popcnt_epi64(_mm512_and_si512(X0, Y1)));
+        s10 = _mm512_add_epi64(s10, _mm512_popcnt_epi64(_mm512_and_si512(X1, Y0)));
+        s11 = _mm512_add_epi64(s11, _mm512_popcnt_epi64(_mm512_and_si512(X1, Y1)));
+    }
+    int64_t t[4];
+    count4_plain(x0 + w, x1 + w, y0 + w, y1 + w, W - w, t);
+    c[0] = _mm512_reduce_add_epi64(s00) + t[0];
+    c[1] = _mm512_reduce_add_epi64(s01) + t[1];
+    c[2] = _mm512_reduce_add_epi64(s10) + t[2];
+    c[3] = _mm512_reduce_add_epi64(s11) + t[3];
+}
+#endif
+
+static void (*count4)(const uint64_t *, const uint64_t *, const uint64_t *, const uint64_t *, int64_t,
+                      int64_t *) = count4_plain;
+
 static uint32_t LUT[65536];
 
 void gk_init(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq")) count4 = count4_avx512;
+#endif
     for (uint32_t v = 0; v < 65536; v++) {
         uint32_t m0 = 0, m1 = 0, m2 = 0;
         for (int q = 0; q < 8; q++) {
@@ -52,8 +100,6 @@ void gk_init(void) {
         LUT[v] = m0 | (m1 << 8) | (m2 << 16);
     }
 }
-
-static inline int64_t pc(uint64_t x) { return (int64_t)__builtin_popcountll(x); }
 
 /* bed_to_masks_all16 */
 void gk_decode_all(const uint8_t *bed, int64_t offset, int64_t bpv, int64_t n, const int64_t *variants,
@@ -263,14 +309,9 @@ void gk_hap_r2_slots(const uint64_t *store, const int64_t *counts, int64_t W, in
         const uint64_t *B = store + s * 3 * W;
         int64_t nb0 = counts[3 * s], nb1 = counts[3 * s + 1], nb2 = counts[3 * s + 2];
         if (a_full && nb0 + nb1 + nb2 == n) {
-            int64_t c00 = 0, c01 = 0, c10 = 0, c11 = 0;
-            for (int64_t w = 0; w < W; w++) {
-                uint64_t x0 = A[w], x1 = A[W + w], y0 = B[w], y1 = B[W + w];
-                c00 += pc(x0 & y0);
-                c01 += pc(x0 & y1);
-                c10 += pc(x1 & y0);
-                c11 += pc(x1 & y1);
-            }
+            int64_t t[4];
+            count4(A, A + W, B, B + W, W, t);
+            int64_t c00 = t[0], c01 = t[1], c10 = t[2], c11 = t[3];
             c[0] = c00; c[1] = c01; c[2] = na0 - c00 - c01;
             c[3] = c10; c[4] = c11; c[5] = na1 - c10 - c11;
             c[6] = nb0 - c00 - c10; c[7] = nb1 - c01 - c11; c[8] = na2 - c[6] - c[7];
@@ -281,6 +322,123 @@ void gk_hap_r2_slots(const uint64_t *store, const int64_t *counts, int64_t W, in
                     for (int64_t w = 0; w < W; w++) t += pc(A[a * W + w] & B[b * W + w]);
                     c[a * 3 + b] = t;
                 }
+        }
+        if (skip_below > 0.0 && bound_from_counts(c) < cut) out[j] = 0.0;
+        else out[j] = gk_hap_r2_from_counts(c);
+    }
+}
+
+/* ---- r2 straight from .bed rows (2-bit codes, 32 samples per 64-bit word; no decoded copy) ---- */
+#define M5 0x5555555555555555ull
+#include <string.h>
+
+static inline void load_row(const uint8_t *row, int64_t bpv, int64_t NW, uint64_t *w) {
+    memcpy(w, row, (size_t)bpv);
+    memset((uint8_t *)w + bpv, 0, (size_t)(NW * 8 - bpv));
+}
+
+/* category counts over the kept samples (keep: bit 2i set for kept sample i) */
+static void row_counts(const uint64_t *y, const uint64_t *keep, int64_t NW, int64_t *c3) {
+    int64_t n0 = 0, n1 = 0, n2 = 0;
+    for (int64_t w = 0; w < NW; w++) {
+        uint64_t lo = y[w] & M5, hi = (y[w] >> 1) & M5, k = keep[w];
+        n0 += pc(~(lo | hi) & k);
+        n1 += pc(hi & ~lo & k);
+        n2 += pc(hi & lo & k);
+    }
+    c3[0] = n0; c3[1] = n1; c3[2] = n2;
+}
+
+static void raw4_plain(const uint64_t *a0, const uint64_t *a1, const uint64_t *y, int64_t NW, int64_t *c) {
+    int64_t c00 = 0, c01 = 0, c10 = 0, c11 = 0;
+    for (int64_t w = 0; w < NW; w++) {
+        uint64_t lo = y[w] & M5, hi = (y[w] >> 1) & M5;
+        uint64_t b0 = ~(lo | hi), b1 = hi & ~lo;  /* a0/a1 hold even bits only */
+        c00 += pc(a0[w] & b0);
+        c01 += pc(a0[w] & b1);
+        c10 += pc(a1[w] & b0);
+        c11 += pc(a1[w] & b1);
+    }
+    c[0] = c00; c[1] = c01; c[2] = c10; c[3] = c11;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx512f,avx512vpopcntdq")))
+static void raw4_avx512(const uint64_t *a0, const uint64_t *a1, const uint64_t *y, int64_t NW, int64_t *c) {
+    const __m512i m5 = _mm512_set1_epi64((long long)M5);
+    __m512i s00 = _mm512_setzero_si512(), s01 = _mm512_setzero_si512();
+    __m512i s10 = _mm512_setzero_si512(), s11 = _mm512_setzero_si512();
+    int64_t w = 0;
+    for (; w + 8 <= NW; w += 8) {
+        __m512i Y = _mm512_loadu_si512((const void *)(y + w));
+        __m512i lo = _mm512_and_si512(Y, m5), hi = _mm512_and_si512(_mm512_srli_epi64(Y, 1), m5);
+        __m512i b0 = _mm512_andnot_si512(_mm512_or_si512(lo, hi), m5);
+        __m512i b1 = _mm512_andnot_si512(lo, hi);
+        __m512i A0 = _mm512_loadu_si512((const void *)(a0 + w)), A1 = _mm512_loadu_si512((const void *)(a1 + w));
+        s00 = _mm512_add_epi64(s00, _mm512_popcnt_epi64(_mm512_and_si512(A0, b0)));
+        s01 = _mm512_add_epi64(s01, _mm512_popcnt_epi64(_mm512_and_si512(A0, b1)));
+        s10 = _mm512_add_epi64(s10, _mm512_popcnt_epi64(_mm512_and_si512(A1, b0)));
+        s11 = _mm512_add_epi64(s11, _mm512_popcnt_epi64(_mm512_and_si512(A1, b1)));
+    }
+    int64_t t[4];
+    raw4_plain(a0 + w, a1 + w, y + w, NW - w, t);
+    c[0] = _mm512_reduce_add_epi64(s00) + t[0];
+    c[1] = _mm512_reduce_add_epi64(s01) + t[1];
+    c[2] = _mm512_reduce_add_epi64(s10) + t[2];
+    c[3] = _mm512_reduce_add_epi64(s11) + t[3];
+}
+#endif
+
+static void (*raw4)(const uint64_t *, const uint64_t *, const uint64_t *, int64_t, int64_t *) = raw4_plain;
+
+void gk_init_raw(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vpopcntdq")) raw4 = raw4_avx512;
+#endif
+}
+
+/* signed haplotype r2 of .bed row ivar against rows win[0..k): the same 3 x 3 tables as
+   hap_r2_slots on decoded masks. counts (m, 3): per-variant category counts over the kept
+   samples, -1 where not yet known (filled here). scratch: 4 * NW words. */
+void gk_r2_raw(const uint8_t *bed, int64_t offset, int64_t bpv, const uint64_t *keep, int64_t NW, int64_t n_used,
+               int64_t ivar, const int64_t *win, int64_t k, int64_t *counts, double *out, double skip_below,
+               uint64_t *scratch) {
+    uint64_t *A0 = scratch, *A1 = scratch + NW, *A2 = scratch + 2 * NW, *Y = scratch + 3 * NW;
+    int64_t c[9];
+    double cut = skip_below * (1.0 - 1e-9);
+    load_row(bed + offset + ivar * bpv, bpv, NW, Y);
+    for (int64_t w = 0; w < NW; w++) {
+        uint64_t lo = Y[w] & M5, hi = (Y[w] >> 1) & M5;
+        A0[w] = ~(lo | hi) & keep[w];
+        A1[w] = hi & ~lo & keep[w];
+        A2[w] = hi & lo & keep[w];
+    }
+    int64_t *ca = counts + 3 * ivar;
+    if (ca[0] < 0) row_counts(Y, keep, NW, ca);
+    int64_t na0 = ca[0], na1 = ca[1], na2 = ca[2];
+    int a_full = na0 + na1 + na2 == n_used;
+    for (int64_t j = 0; j < k; j++) {
+        int64_t v = win[j];
+        load_row(bed + offset + v * bpv, bpv, NW, Y);
+        int64_t *cb = counts + 3 * v;
+        if (cb[0] < 0) row_counts(Y, keep, NW, cb);
+        int64_t nb0 = cb[0], nb1 = cb[1], nb2 = cb[2];
+        if (a_full && nb0 + nb1 + nb2 == n_used) {
+            int64_t t[4];
+            raw4(A0, A1, Y, NW, t);
+            c[0] = t[0]; c[1] = t[1]; c[2] = na0 - t[0] - t[1];
+            c[3] = t[2]; c[4] = t[3]; c[5] = na1 - t[2] - t[3];
+            c[6] = nb0 - t[0] - t[2]; c[7] = nb1 - t[1] - t[3]; c[8] = na2 - c[6] - c[7];
+        } else {
+            for (int b = 0; b < 9; b++) c[b] = 0;
+            for (int64_t w = 0; w < NW; w++) {
+                uint64_t lo = Y[w] & M5, hi = (Y[w] >> 1) & M5;
+                uint64_t b0 = ~(lo | hi), b1 = hi & ~lo, b2 = hi & lo;
+                c[0] += pc(A0[w] & b0); c[1] += pc(A0[w] & b1); c[2] += pc(A0[w] & b2);
+                c[3] += pc(A1[w] & b0); c[4] += pc(A1[w] & b1); c[5] += pc(A1[w] & b2);
+                c[6] += pc(A2[w] & b0); c[7] += pc(A2[w] & b1); c[8] += pc(A2[w] & b2);
+            }
         }
         if (skip_below > 0.0 && bound_from_counts(c) < cut) out[j] = 0.0;
         else out[j] = gk_hap_r2_from_counts(c);
@@ -331,7 +489,7 @@ def load():
     if _tried:
         return _lib
     _tried = True
-    if os.environ.get("GWASKIT_NATIVE", "1") == "0" or sys.platform == "win32":
+    if os.environ.get("GWASKIT_NATIVE", "1") == "0" or sys.platform == "win32" or sys.byteorder != "little":
         return None
     try:
         import platform
@@ -347,6 +505,10 @@ def load():
         lib = ctypes.CDLL(str(target))
         p, i64, f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
         lib.gk_init.argtypes = []
+        lib.gk_init_raw.argtypes = []
+        lib.gk_init_raw.restype = None
+        lib.gk_r2_raw.argtypes = [p, i64, i64, p, i64, i64, i64, p, i64, p, p, f64, p]
+        lib.gk_r2_raw.restype = None
         lib.gk_decode_all.argtypes = [p, i64, i64, i64, p, i64, i64, p, p]
         lib.gk_decode_samples.argtypes = [p, i64, i64, p, i64, p, i64, i64, p, p]
         lib.gk_hap_r2_slots.argtypes = [p, p, i64, i64, i64, p, i64, p, f64]
@@ -355,6 +517,7 @@ def load():
         for f in (lib.gk_init, lib.gk_decode_all, lib.gk_decode_samples, lib.gk_hap_r2_slots):
             f.restype = None
         lib.gk_init()
+        lib.gk_init_raw()
         _lib = lib
     except Exception:  # any failure means: use the numba kernels
         _lib = None
@@ -366,16 +529,17 @@ def _ptr(a: np.ndarray) -> int:
 
 
 def decode(lib, mm: np.ndarray, bpv: int, n: int, variants: np.ndarray, samples: np.ndarray | None,
-           out: np.ndarray, counts: np.ndarray) -> None:
-    """Masks (k, 3, W) and category counts (k, 3) of ``variants`` (C-contiguous outputs)."""
+           out: np.ndarray, counts: np.ndarray, offset: int = 3) -> None:
+    """Masks (k, 3, W) and category counts (k, 3) of ``variants`` (rows of ``bpv`` bytes from
+    byte ``offset`` of ``mm``; C-contiguous outputs)."""
     variants = np.ascontiguousarray(variants, dtype=np.int64)
     assert out.flags.c_contiguous and counts.flags.c_contiguous and out.dtype == np.uint64
     W = out.shape[2]
     if samples is None:
-        lib.gk_decode_all(_ptr(mm), 3, bpv, n, _ptr(variants), len(variants), W, _ptr(out), _ptr(counts))
+        lib.gk_decode_all(_ptr(mm), offset, bpv, n, _ptr(variants), len(variants), W, _ptr(out), _ptr(counts))
     else:
         samples = np.ascontiguousarray(samples, dtype=np.int64)
-        lib.gk_decode_samples(_ptr(mm), 3, bpv, _ptr(variants), len(variants), _ptr(samples), len(samples),
+        lib.gk_decode_samples(_ptr(mm), offset, bpv, _ptr(variants), len(variants), _ptr(samples), len(samples),
                               W, _ptr(out), _ptr(counts))
 
 
@@ -391,3 +555,32 @@ def hap_r2_slots(lib, store, counts, n, islot, slots, out, skip_below=-1.0) -> N
 def hap_r2_from_counts(lib, c) -> float:
     c = np.ascontiguousarray(c, dtype=np.int64)
     return lib.gk_hap_r2_from_counts(_ptr(c))
+
+
+class BedRows:
+    """Haplotype r² straight from the rows of a SNP-major .bed (memory-mapped; no decoded
+    copy, so no large allocation): :meth:`r2` has the interface of the clump mask sources."""
+
+    def __init__(self, lib, bed_path, n_file_samples: int, n_variants: int, samples: np.ndarray):
+        self.lib = lib
+        self.bpv = (n_file_samples + 3) // 4
+        self.mm = np.memmap(bed_path, dtype=np.uint8, mode="r")
+        if (self.mm.shape[0] != 3 + self.bpv * n_variants or self.mm[0] != 0x6C or self.mm[1] != 0x1B
+                or self.mm[2] != 0x01):
+            raise ValueError("not a SNP-major .bed matching the reader")
+        self.NW = (self.bpv + 7) // 8
+        keep = np.zeros(self.NW * 32, dtype=np.uint64)
+        keep[np.asarray(samples, dtype=np.int64)] = 1
+        # bit 2i of word i // 32 for each kept sample i
+        sh = (2 * (np.arange(self.NW * 32) % 32)).astype(np.uint64)
+        self.keep = np.bitwise_or.reduce((keep << sh).reshape(self.NW, 32), axis=1).astype(np.uint64)
+        self.n_used = int(len(np.unique(np.asarray(samples, dtype=np.int64))))
+        self.counts = np.full((n_variants, 3), -1, dtype=np.int64)
+        self.scratch = np.empty(4 * self.NW, dtype=np.uint64)
+
+    def r2(self, ivar: int, win: np.ndarray, out: np.ndarray, skip_below: float = -1.0) -> None:
+        win = np.ascontiguousarray(win, dtype=np.int64)
+        assert out.flags.c_contiguous and len(out) >= len(win)
+        self.lib.gk_r2_raw(_ptr(self.mm), 3, self.bpv, _ptr(self.keep), self.NW, self.n_used, int(ivar),
+                           _ptr(win), len(win), _ptr(self.counts), _ptr(out), float(skip_below),
+                           _ptr(self.scratch))

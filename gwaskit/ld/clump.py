@@ -28,6 +28,7 @@ so memory is bounded by the window and the cache size, not by the genome.
 """
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -135,11 +136,16 @@ class _BedMasks:
     a FIFO cache of decoded variants bounded by bytes."""
 
     def __init__(self, bed_path, n_file_samples: int, n_variants: int, samples, max_bytes: int):
-        self.mm = np.memmap(bed_path, dtype=np.uint8, mode="r")
         self.bpv = (n_file_samples + 3) // 4
-        if (self.mm.shape[0] != 3 + self.bpv * n_variants or self.mm[0] != 0x6C or self.mm[1] != 0x1B
-                or self.mm[2] != 0x01):
+        with open(bed_path, "rb") as fh:
+            head = fh.read(3)
+            size = os.fstat(fh.fileno()).st_size
+        if size != 3 + self.bpv * n_variants or head != b"\x6c\x1b\x01":
             raise ValueError("not a SNP-major .bed matching the reader")
+        self.path = bed_path
+        # rows are read with pread into one reused buffer (a window's span): cheaper than
+        # page-faulting a memory map of the whole file
+        self.buf = np.empty(0, dtype=np.uint8)
         self.n = n_file_samples
         self.lib = _native.load()  # C kernels when a compiler is available, else numba
         self.samples = _sample_positions(samples, n_file_samples)
@@ -156,14 +162,34 @@ class _BedMasks:
         if out is None:
             out = np.empty((len(idx), 3, self.W), dtype=np.uint64)
             counts = np.empty((len(idx), 3), dtype=np.int64)
+        if len(idx) == 0:
+            return out, counts
+        buf, rel = self._rows(idx)
         if self.lib is not None:
-            _native.decode(self.lib, self.mm, self.bpv, self.n, idx, None if self.all else self.samples, out, counts)
+            _native.decode(self.lib, buf, self.bpv, self.n, rel, None if self.all else self.samples, out, counts,
+                           offset=0)
         elif self.all:
-            _k.bed_to_masks_all16(self.mm, 3, self.bpv, self.n, idx, _k.BED_LUT16_PACKED, out, counts)
+            _k.bed_to_masks_all16(buf, 0, self.bpv, self.n, rel, _k.BED_LUT16_PACKED, out, counts)
         else:
-            _k.bed_to_masks(self.mm, 3, self.bpv, idx, self.samples, out)
+            _k.bed_to_masks(buf, 0, self.bpv, rel, self.samples, out)
             _k.mask_counts(out, counts)
         return out, counts
+
+    def _rows(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The .bed rows spanning ``idx`` (one read into the reused buffer) and ``idx``
+        relative to the first of them."""
+        a, b = int(idx.min()), int(idx.max()) + 1
+        nbytes = (b - a) * self.bpv
+        if self.buf.shape[0] < nbytes:
+            self.buf = np.empty(max(nbytes, 2 * self.buf.shape[0]), dtype=np.uint8)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            got = os.preadv(fd, [memoryview(self.buf)[:nbytes]], 3 + a * self.bpv)
+        finally:
+            os.close(fd)
+        if got != nbytes:
+            raise OSError(f"{self.path}: short read")
+        return self.buf, (idx - a).astype(np.int64)
 
     def _r2_slots(self, store, counts, n, islot, slots, out, skip_below):
         if self.lib is not None:
@@ -235,6 +261,16 @@ class _ReaderMasks:
         _k.hap_r2_packed(P[0], P[1:], out)
 
 
+def _bed_source(bed: str, n_file_samples: int, n_variants: int, samples, max_bytes: int):
+    """r² source for a SNP-major .bed: the C kernels on the file's rows when they are available
+    (and samples are distinct), else decoded masks with the numba kernels."""
+    lib = _native.load()
+    pos = _sample_positions(samples, n_file_samples)
+    if lib is not None and len(np.unique(pos)) == len(pos):
+        return _native.BedRows(lib, bed, n_file_samples, n_variants, pos)
+    return _BedMasks(bed, n_file_samples, n_variants, samples, max_bytes)
+
+
 def _mask_source(reader, samples, hard_call_threshold, max_bytes):
     """Fast path for a single .bed reference (exact hard calls, no float round trip)."""
     paths = getattr(reader, "paths", None)
@@ -245,7 +281,7 @@ def _mask_source(reader, samples, hard_call_threshold, max_bytes):
         bed = str(reader.prefix) + ".bed"
     if bed is not None:
         try:
-            return _BedMasks(bed, len(reader.samples), len(reader.variants), samples, max_bytes)
+            return _bed_source(bed, len(reader.samples), len(reader.variants), samples, max_bytes)
         except (ValueError, OSError):
             pass
     return _ReaderMasks(reader, samples, hard_call_threshold, max_bytes)

@@ -82,3 +82,30 @@ def test_bed_masks_native_vs_numba(tmp_path, n):
                     keep = np.abs(exact) > skip
                     assert _same(a[keep], exact[keep])
                     assert np.all((a[~keep] == exact[~keep]) | (a[~keep] == 0.0) | np.isnan(exact[~keep]))
+
+
+@pytest.mark.parametrize("n", [70, 131, 200, 256])
+def test_bed_rows_vs_numba_masks(tmp_path, n):
+    rng = np.random.default_rng(n + 1)
+    m = 50
+    base = rng.integers(0, 3, size=n)
+    G = np.empty((m, n), dtype=np.int64)
+    for j in range(m):
+        flip = rng.random(n) < rng.uniform(0.02, 0.6)
+        G[j] = np.where(flip, rng.integers(0, 3, size=n), base)
+        if j % 4 == 1:
+            G[j, rng.random(n) < 0.05] = -1
+    bed = tmp_path / "x.bed"
+    _write_bed(bed, G)
+    for samples in (None, rng.random(n) < 0.6, np.sort(rng.choice(n, n // 2, replace=False))):
+        pos = np.arange(n) if samples is None else (np.flatnonzero(samples) if samples.dtype == bool else samples)
+        rows = native.BedRows(lib, str(bed), n, m, pos)
+        ref = _BedMasks(str(bed), n, m, samples, 2**20)
+        ref.lib = None
+        for ivar in range(0, m, 5):
+            win = np.array([v for v in range(m) if v != ivar], dtype=np.int64)
+            for skip in (-1.0, 0.3):
+                a, b = np.empty(len(win)), np.empty(len(win))
+                rows.r2(ivar, win, a, skip)
+                ref.r2(ivar, win, b, skip)
+                assert _same(a, b)
