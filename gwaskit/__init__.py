@@ -6,12 +6,6 @@ The public entry points are re-exported here lazily, so that ``import gwaskit`` 
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version as _version
-
-try:
-    __version__ = _version("gwaskit")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0+unknown"
 
 _LAZY = {
     "open_genotypes": "gwaskit.io.genotypes",
@@ -23,7 +17,19 @@ _LAZY = {
 __all__ = sorted(_LAZY) + ["__version__"]
 
 
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("gwaskit")
+    except PackageNotFoundError:  # running from a source tree without installation
+        return "0+unknown"
+
+
 def __getattr__(name: str):
+    if name == "__version__":  # importlib.metadata costs ~50 ms: only when asked
+        globals()["__version__"] = v = _package_version()
+        return v
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'gwaskit' has no attribute {name!r}")

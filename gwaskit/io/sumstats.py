@@ -28,6 +28,7 @@ import numpy as np
 
 from .._log import logger
 from ..errors import InputError
+from ._text import slices, token_bounds
 
 if TYPE_CHECKING:  # imported where needed: read_id_p (the clump CLI's path) runs without pandas
     import pandas as pd
@@ -338,12 +339,10 @@ def read_id_p(
     ends = np.flatnonzero(b == 10)
     if len(b) and b[-1] != 10:
         ends = np.append(ends, len(b))
-    nlines = len(ends)
-    isws = b <= 32  # ASCII controls other than tab/newline were refused above
-    start = ~isws
-    start[1:] &= isws[:-1]
-    tstart = np.flatnonzero(start)
-    ntok = np.diff(np.searchsorted(tstart, ends), prepend=0)
+    tb = token_bounds(b)
+    if tb is None:
+        return None  # control characters: leave the tokenising to pandas
+    tstart, tstop, ntok = tb
     length = np.diff(ends, prepend=-1) - 1
     nonempty = length > 0
     if np.any(nonempty & (ntok == 0)):
@@ -352,12 +351,8 @@ def read_id_p(
     if sep is None:
         if np.any(ntok[nonempty] != k):
             return None
-        stop = ~isws
-        stop[:-1] &= isws[1:]
-        tstop = np.flatnonzero(stop) + 1
-        text = data.decode()
-        ids = [text[i:j] for i, j in zip(tstart[ii::k].tolist(), tstop[ii::k].tolist())]
-        ps = [text[i:j] for i, j in zip(tstart[ip::k].tolist(), tstop[ip::k].tolist())]
+        ids = slices(b, tstart[ii::k], tstop[ii::k])
+        ps = slices(b, tstart[ip::k], tstop[ip::k])
     else:
         seps = np.flatnonzero(b == ord(sep))
         nsep = np.diff(np.searchsorted(seps, ends), prepend=0)

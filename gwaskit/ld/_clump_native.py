@@ -574,7 +574,7 @@ class BedRows:
         # bit 2i of word i // 32 for each kept sample i
         sh = (2 * (np.arange(self.NW * 32) % 32)).astype(np.uint64)
         self.keep = np.bitwise_or.reduce((keep << sh).reshape(self.NW, 32), axis=1).astype(np.uint64)
-        self.n_used = int(len(np.unique(np.asarray(samples, dtype=np.int64))))
+        self.n_used = int(np.count_nonzero(keep))  # samples are distinct
         self.counts = np.full((n_variants, 3), -1, dtype=np.int64)
         self.scratch = np.empty(4 * self.NW, dtype=np.uint64)
 

@@ -176,26 +176,24 @@ def keep_mask_ids(fid: np.ndarray, iid: np.ndarray, keep_path: str) -> np.ndarra
     return mask
 
 
-def _split_table(path: Path, k: int) -> list[list[str]] | None:
-    """Whitespace-split rows of a small ASCII table, each with exactly ``k`` fields (None if
-    any line differs, is blank, or the text has other whitespace than blank/tab/newline)."""
+def _split_table(path: Path, k: int, want: tuple[int, ...]) -> list[list[str]] | None:
+    """Columns ``want`` of a whitespace-separated ASCII table whose every line holds exactly
+    ``k`` fields (None otherwise, or for blank lines / control characters)."""
+    from ..io._text import slices, token_bounds
+
     raw = path.read_bytes()
-    if not raw.isascii() or any(c in raw for c in (b"\r", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e", b"\x1f")):
+    if not raw.isascii() or b"\r" in raw:
         return None
     if raw.endswith(b"\n"):
         raw = raw[:-1]
     if not raw:
-        return []
+        return [[] for _ in want]
     b = np.frombuffer(raw, dtype=np.uint8)
-    ends = np.append(np.flatnonzero(b == 10), len(b))
-    isws = b <= 32
-    start = ~isws
-    start[1:] &= isws[:-1]
-    ntok = np.diff(np.searchsorted(np.flatnonzero(start), ends), prepend=0)
-    if np.any(ntok != k):
+    tb = token_bounds(b)
+    if tb is None or np.any(tb[2] != k):
         return None
-    flat = raw.decode().split()
-    return [flat[j::k] for j in range(k)]
+    tstart, tstop, _ = tb
+    return [slices(b, tstart[j::k], tstop[j::k]) for j in want]
 
 
 class LeanBedReference:
@@ -230,8 +228,8 @@ class LeanBedReference:
         try:
             if not (bed.exists() and bim.exists() and fam.exists()):
                 return None
-            f = _split_table(fam, 6)
-            v = _split_table(bim, 6)
+            f = _split_table(fam, 6, (0, 1))
+            v = _split_table(bim, 6, (0, 1, 3))
             if f is None or v is None or not f[0] or not v[0]:
                 return None
             n, m = len(f[0]), len(v[0])
@@ -239,9 +237,9 @@ class LeanBedReference:
                 magic = fh.read(3)
             if magic != b"\x6c\x1b\x01" or bed.stat().st_size != 3 + (n + 3) // 4 * m:
                 return None
-            if not "".join(v[3]).isdigit():
+            if not "".join(v[2]).isdigit():
                 return None
-            pos = np.fromiter(map(int, v[3]), dtype=np.int64, count=m)
+            pos = np.fromiter(map(int, v[2]), dtype=np.int64, count=m)
         except (OSError, ValueError, OverflowError):
             return None
         if np.any(pos > 2**31 - 1):
@@ -255,8 +253,11 @@ class LeanBedReference:
         else:
             chrom = np.array([lab[c] for c in v[0]], dtype=object)
         vid = np.array(v[1], dtype=object)
-        for i in [i for i, x in enumerate(v[1]) if x == "."]:
-            vid[i] = f"{chrom[i]}:{pos[i]}:{v[4][i]}:{v[5][i]}"
+        dots = [i for i, x in enumerate(v[1]) if x == "."]
+        if dots:
+            a1, a2 = _split_table(bim, 6, (4, 5))
+            for i in dots:
+                vid[i] = f"{chrom[i]}:{pos[i]}:{a1[i]}:{a2[i]}"
         return cls(bed, np.array(f[0], dtype=object), iid, chrom, vid, pos)
 
 
