@@ -418,13 +418,35 @@ void gk_r2_raw(const uint8_t *bed, int64_t offset, int64_t bpv, const uint64_t *
     if (ca[0] < 0) row_counts(Y, keep, NW, ca);
     int64_t na0 = ca[0], na1 = ca[1], na2 = ca[2];
     int a_full = na0 + na1 + na2 == n_used;
+    /* allele frequency of A for the frequency bound (complete data only) */
+    double pa = (double)(2 * na0 + na1) / (double)(2 * n_used);
     for (int64_t j = 0; j < k; j++) {
         int64_t v = win[j];
-        load_row(bed + offset + v * bpv, bpv, NW, Y);
         int64_t *cb = counts + 3 * v;
-        if (cb[0] < 0) row_counts(Y, keep, NW, cb);
+        int loaded = 0;
+        if (cb[0] < 0) {
+            load_row(bed + offset + v * bpv, bpv, NW, Y);
+            row_counts(Y, keep, NW, cb);
+            loaded = 1;
+        }
         int64_t nb0 = cb[0], nb1 = cb[1], nb2 = cb[2];
-        if (a_full && nb0 + nb1 + nb2 == n_used) {
+        int full = a_full && nb0 + nb1 + nb2 == n_used;
+        if (full && skip_below > 0.0) {
+            /* |r2| <= Dmax^2 / (pa qa pb qb) for any haplotype table with these allele
+               frequencies (Frechet bounds); the ML table is one of them */
+            double pb = (double)(2 * nb0 + nb1) / (double)(2 * n_used);
+            double qa = 1.0 - pa, qb = 1.0 - pb;
+            double den = pa * qa * pb * qb;
+            double dpos = pa * qb < qa * pb ? pa * qb : qa * pb;
+            double dneg = pa * pb < qa * qb ? pa * pb : qa * qb;
+            double dm = dpos > dneg ? dpos : dneg;
+            if (!(den > 0.0) || dm * dm / den < skip_below * (1.0 - 1e-6)) {
+                out[j] = 0.0;  /* cannot pass |r2| > skip_below (or undefined) */
+                continue;
+            }
+        }
+        if (!loaded) load_row(bed + offset + v * bpv, bpv, NW, Y);
+        if (full) {
             int64_t t[4];
             raw4(A0, A1, Y, NW, t);
             c[0] = t[0]; c[1] = t[1]; c[2] = na0 - t[0] - t[1];

@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
@@ -352,8 +353,7 @@ def _clump_core(reports, vid, chrom, pos, make_masks, *, reader=None, samples=No
         n_na += int((~ok).sum())
         if np.any(p[ok] < 0) or np.any(p[ok] > 1):
             raise InputError(f"clump: report {fidx} has p-values outside [0, 1]")
-        get = first_of.get
-        gi = np.fromiter((get(x, -1) for x in ids.tolist()), dtype=np.int64, count=len(ids))
+        gi = np.fromiter(map(first_of.get, ids.tolist(), repeat(-1, len(ids))), dtype=np.int64, count=len(ids))
         found = gi >= 0
         absent_top = ok & ~found & (p <= p1)
         miss_ids.extend(ids[absent_top].tolist())
