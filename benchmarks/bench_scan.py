@@ -15,9 +15,12 @@ For each setting, wall time and peak RSS (``/usr/bin/time -v``) of
 
 and the ratio plink2/gwaskit. Targets: >= 2x at D = 64, >= 4x at D = 256, gwaskit RSS < 2 GB.
 Note: with missing calls plink2 cannot batch phenotypes (per-variant missingness), so the
-1%-missing plink2 run takes minutes (472 s measured); gwaskit mean-imputes instead.
+1%-missing plink2 run takes minutes (472 s measured) and runs once (``--plink2-timeout``);
+gwaskit mean-imputes instead. The machine may be shared: each setting runs ``--repeat`` times
+alternating the two tools, medians are reported, and the load average is printed.
 
     .venv/bin/python benchmarks/bench_scan.py [--large] [--dims 16,64,256] [--quick]
+        [--repeat 3] [--no-missing] [--plink2-timeout 900] [--save benchmarks/results/X.txt]
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -103,13 +107,21 @@ def make_data(n: int, m: int, plink2: str) -> dict:
     return out
 
 
-def timed(cmd: list[str]) -> tuple[float, float]:
-    """Run under /usr/bin/time -v; return (wall seconds, peak RSS in MB)."""
-    res = subprocess.run(["/usr/bin/time", "-v"] + cmd, capture_output=True, text=True)
-    if res.returncode != 0:
-        sys.stderr.write(res.stdout[-2000:] + res.stderr[-3000:])
+def timed(cmd: list[str], timeout: float | None = None) -> tuple[float, float]:
+    """Run under /usr/bin/time -v; return (wall seconds, peak RSS in MB).
+
+    On timeout the whole process group is killed and ``(inf, nan)`` returned."""
+    proc = subprocess.Popen(["/usr/bin/time", "-v"] + cmd, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return float("inf"), float("nan")
+    if proc.returncode != 0:
+        sys.stderr.write(out[-2000:] + err[-3000:])
         raise SystemExit(f"command failed: {' '.join(cmd)}")
-    err = res.stderr
     wall = re.search(r"Elapsed \(wall clock\) time.*: (.+)", err).group(1).strip()
     parts = [float(x) for x in wall.split(":")]
     secs = sum(x * 60 ** i for i, x in enumerate(reversed(parts)))
@@ -117,22 +129,35 @@ def timed(cmd: list[str]) -> tuple[float, float]:
     return secs, rss
 
 
+def _fmt_s(x: float, timeout: float | None) -> str:
+    return f">{timeout:.0f}" if np.isinf(x) else f"{x:.2f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--large", action="store_true", help="M = 50,000 instead of 20,000")
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--dims", default="16,64,256")
-    ap.add_argument("--quick", action="store_true", help="N = 2,000, M = 4,000 smoke run")
+    ap.add_argument("--quick", action="store_true", help="N = 2,000, M = 4,000 smoke run, one repeat")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs per tool and setting, alternating gwaskit/plink2; medians reported")
+    ap.add_argument("--no-missing", action="store_true", help="skip the 1%%-missing-calls row")
+    ap.add_argument("--plink2-timeout", type=float, default=900.0,
+                    help="seconds before a plink2 run is killed (the 1%%-missing run takes ~8 min)")
+    ap.add_argument("--save", help="also write the printed table to this file")
     args = ap.parse_args()
     plink2 = shutil.which("plink2")
     if plink2 is None:
         raise SystemExit("plink2 not found on PATH")
     n, m = (2000, 4000) if args.quick else (args.n, 50_000 if args.large else 20_000)
+    repeat = 1 if args.quick else max(1, args.repeat)
     files = make_data(n, m, plink2)
     dims = [int(x) for x in args.dims.split(",")]
 
     settings = [(d, cov, "complete") for d in dims for cov in (False, True)]
-    settings.append((64 if 64 in dims else dims[0], True, "miss1pct"))
+    if not args.no_missing:
+        settings.append((64 if 64 in dims else dims[0], True, "miss1pct"))
+    load0 = os.getloadavg()[0]
     rows = []
     with tempfile.TemporaryDirectory(dir=DATA) as tmp:
         for d, cov, label in settings:
@@ -149,27 +174,48 @@ def main() -> None:
                                                                      "--covar-variance-standardize"]
             else:
                 p_cmd.insert(p_cmd.index("omit-ref") + 1, "allow-no-covars")
-            gt, gr = timed(g_cmd)
-            pt, pr = timed(p_cmd)
-            rows.append((d, 10 if cov else 0, label, gt, gr, pt, pr))
-            print(f"  D={d} cov={10 if cov else 0} {label}: gwaskit {gt:.1f} s, plink2 {pt:.1f} s",
-                  file=sys.stderr)
-            for f in os.listdir(tmp):
-                os.unlink(os.path.join(tmp, f))
+            gts, grs, pts, prs = [], [], [], []
+            # the 1%-missing plink2 run cannot batch phenotypes: minutes per run, run it once
+            p_rep = 1 if label == "miss1pct" else repeat
+            for r in range(repeat):
+                gt, gr = timed(g_cmd)
+                gts.append(gt)
+                grs.append(gr)
+                if r < p_rep:
+                    pt, pr = timed(p_cmd, timeout=args.plink2_timeout)
+                    pts.append(pt)
+                    prs.append(pr)
+                for f in os.listdir(tmp):
+                    p = os.path.join(tmp, f)
+                    shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
+            gt, pt = float(np.median(gts)), float(np.median(pts))
+            row = (d, 10 if cov else 0, label, gt, max(grs), pt, np.nanmax(prs) if not all(np.isnan(prs)) else float("nan"),
+                   len(gts), len(pts))
+            rows.append(row)
+            print(f"  D={d} cov={10 if cov else 0} {label}: gwaskit {' '.join(f'{x:.1f}' for x in gts)} s, "
+                  f"plink2 {' '.join(_fmt_s(x, args.plink2_timeout) for x in pts)} s", file=sys.stderr)
+    load1 = os.getloadavg()[0]
 
-    print(f"gwaskit scan vs plink2 --glm (D phenotypes in one call), N = {n:,}, M = {m:,}, "
-          f"8-bit BGEN, {os.cpu_count()} CPUs")
+    lines = [f"gwaskit scan vs plink2 --glm (D phenotypes in one call), N = {n:,}, M = {m:,}, "
+             f"8-bit BGEN, {os.cpu_count()} CPUs, load average {load0:.1f} -> {load1:.1f}",
+             "wall: median of the runs (alternating gwaskit / plink2); RSS: max over runs"]
     hdr = (f"{'D':>4} {'covars':>6} {'genotypes':<10} {'gwaskit s':>10} {'gwaskit MB':>11} "
-           f"{'plink2 s':>9} {'plink2 MB':>10} {'speed-up':>9}")
-    print(hdr)
-    print("-" * len(hdr))
-    for d, k, label, gt, gr, pt, pr in rows:
-        print(f"{d:>4} {k:>6} {label:<10} {gt:>10.2f} {gr:>11.0f} {pt:>9.2f} {pr:>10.0f} {pt / gt:>8.2f}x")
+           f"{'plink2 s':>9} {'plink2 MB':>10} {'speed-up':>9} {'runs':>5}")
+    lines += [hdr, "-" * len(hdr)]
+    for d, k, label, gt, gr, pt, pr, ng, npl in rows:
+        ratio = f">{args.plink2_timeout / gt:.1f}x" if np.isinf(pt) else f"{pt / gt:.2f}x"
+        lines.append(f"{d:>4} {k:>6} {label:<10} {gt:>10.2f} {gr:>11.0f} {_fmt_s(pt, args.plink2_timeout):>9} "
+                     f"{pr:>10.0f} {ratio:>9} {ng:>2}/{npl:<2}")
     targets = {64: 2.0, 256: 4.0}
-    for d, k, label, gt, gr, pt, pr in rows:
+    for d, k, label, gt, gr, pt, pr, ng, npl in rows:
         if label == "complete" and d in targets:
-            print(f"target D={d} covars={k}: >= {targets[d]}x -> {'met' if pt / gt >= targets[d] else 'MISSED'}"
-                  f" ({pt / gt:.2f}x); RSS {gr:.0f} MB {'< 2 GB' if gr < 2048 else '>= 2 GB'}")
+            lines.append(f"target D={d} covars={k}: >= {targets[d]}x -> "
+                         f"{'met' if pt / gt >= targets[d] else 'MISSED'} ({pt / gt:.2f}x); "
+                         f"RSS {gr:.0f} MB {'< 2 GB' if gr < 2048 else '>= 2 GB'}")
+    text = "\n".join(lines)
+    print(text)
+    if args.save:
+        Path(args.save).write_text(text + "\n")
 
 
 if __name__ == "__main__":

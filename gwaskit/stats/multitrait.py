@@ -41,7 +41,7 @@ from .._log import logger
 from ..errors import InputError
 from . import pvalues as _pv
 from .transforms import (covariate_basis, drop_collinear, pca_project, rank_inverse_normal,
-                         small_lapack)
+                         one_blas_thread)
 
 __all__ = ["MultiTraitScan", "lambda_gc", "TESTS", "PVALUE_LAWS", "OUTPUT_COLUMNS"]
 
@@ -119,8 +119,13 @@ class MultiTraitScan:
         """Preprocess ``Y`` (PCA, INT) and fit the null model on covariates + intercept.
 
         Raises :class:`InputError` when ``N − c − D < 1`` or when the residualised phenotype
-        columns are linearly dependent (before any genotype is read).
+        columns are linearly dependent (before any genotype is read). BLAS runs on one thread
+        here (:func:`~gwaskit.stats.transforms.one_blas_thread`).
         """
+        with one_blas_thread():
+            return self._fit(Y, covariates, covariate_names, pheno_names)
+
+    def _fit(self, Y, covariates, covariate_names, pheno_names) -> "MultiTraitScan":
         Y = np.asarray(Y, dtype=np.float64)
         if Y.ndim == 1:
             Y = Y[:, None]
@@ -176,8 +181,7 @@ class MultiTraitScan:
         R0 = Y - Qf @ (Qf.T @ Y)
         S0 = R0.T @ R0
         try:
-            with small_lapack():
-                L = linalg.cholesky(S0, lower=True)
+            L = linalg.cholesky(S0, lower=True)
         except linalg.LinAlgError:
             L = None
         # L_jj² / S0_jj = 1 − R² of column j on the columns before it

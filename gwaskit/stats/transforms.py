@@ -15,18 +15,20 @@ from scipy import linalg, special
 from .._log import logger
 from ..errors import InputError
 
-def small_lapack():
-    """Context: one BLAS/LAPACK thread, for D x D factorisations (``eigh``, ``cholesky``).
+def one_blas_thread():
+    """Context: one BLAS/LAPACK thread (the null fit; nests inside other threadpool limits).
 
-    Multi-threaded OpenBLAS is pathological on such small problems when cores are shared
-    (measured 0.4-1.9 s instead of 20 ms for a 256 x 256 ``eigh`` on a loaded 2-core machine).
+    Multi-threaded OpenBLAS is pathological on small factorisations when cores are shared
+    (measured 0.4-1.9 s instead of 20 ms for a 256 x 256 ``eigh``, 0.37 s for the QR of a
+    2,000 x 11 covariate matrix, on a loaded 2-core machine); the whole null fit at
+    N = 10,000, D = 256 is ~4 GFLOP, a fraction of a second on one core.
     """
     from threadpoolctl import threadpool_limits
 
     return threadpool_limits(limits=1, user_api="blas")
 
 
-__all__ = ["small_lapack", "rank_inverse_normal", "pca_project", "PCAResult", "drop_collinear",
+__all__ = ["one_blas_thread", "rank_inverse_normal", "pca_project", "PCAResult", "drop_collinear",
            "covariate_basis", "residualize"]
 
 
@@ -127,15 +129,12 @@ def _right_singular(Yc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """
     n, d = Yc.shape
     if n >= d:
-        S = Yc.T @ Yc
-        with small_lapack():
-            lam, V = linalg.eigh(S)
+        lam, V = linalg.eigh(Yc.T @ Yc)
         lam, V = lam[::-1], V[:, ::-1]
         if lam.size and lam[0] > 0 and lam[-1] >= _GRAM_MIN_RATIO * lam[0]:
             return np.sqrt(lam), np.ascontiguousarray(V.T)
         R = np.linalg.qr(Yc, mode="r")
-        with small_lapack():
-            _, s, vt = linalg.svd(R, full_matrices=False, lapack_driver="gesdd")
+        _, s, vt = linalg.svd(R, full_matrices=False, lapack_driver="gesdd")
         return s, vt
     _, s, vt = linalg.svd(Yc, full_matrices=False, lapack_driver="gesdd")
     return s, vt
