@@ -122,7 +122,7 @@ def _plink_layout_from_bed(sumstats, bed, keep, params, allow_overlap, hard_call
             logger.info("opened %d genotype file(s): %d samples, %d variants", 1, ref.n_samples,
                         ref.n_variants)
             samples = keep_mask_ids(ref.fid.astype(str), ref.iid.astype(str), keep) if keep else None
-            vid, chrom, pos = ref.vid.astype(str), ref.chrom.astype(str), ref.pos
+            vid, chrom, pos = ref.vid, ref.chrom, ref.pos  # object arrays of str
             n_file = ref.n_samples
 
             def make_masks():

@@ -353,7 +353,11 @@ def _clump_core(reports, vid, chrom, pos, make_masks, *, reader=None, samples=No
         n_na += int((~ok).sum())
         if np.any(p[ok] < 0) or np.any(p[ok] > 1):
             raise InputError(f"clump: report {fidx} has p-values outside [0, 1]")
-        gi = np.fromiter(map(first_of.get, ids.tolist(), repeat(-1, len(ids))), dtype=np.int64, count=len(ids))
+        if len(first_of) == m and len(ids) == m and np.array_equal(ids, vid):
+            gi = np.arange(m, dtype=np.int64)  # report rows in reference order (common)
+        else:
+            gi = np.fromiter(map(first_of.get, ids.tolist(), repeat(-1, len(ids))), dtype=np.int64,
+                             count=len(ids))
         found = gi >= 0
         absent_top = ok & ~found & (p <= p1)
         miss_ids.extend(ids[absent_top].tolist())
@@ -588,7 +592,7 @@ def _plink_maxsnp(ids) -> int:
     """PLINK 1.9's SNP column width: starts at 4; scanning IDs in file order, an ID longer than
     the current width sets it to its length + 2."""
     w = 4
-    for n in map(len, np.asarray(ids).astype(str).tolist()):
+    for n in map(len, map(str, np.asarray(ids).tolist())):
         if n > w:
             w = n + 2
     return w
