@@ -101,8 +101,8 @@ def _plink_layout_from_bed(sumstats, bed, keep, params, allow_overlap, hard_call
     from .._log import logger
     from ..io.sumstats import read_id_p, read_sumstats
     from ..ld._readers import LeanBedReference, keep_mask, keep_mask_ids, open_from_flags
-    from ..ld.clump import (_bed_source, _clump_core, _mask_source, _plink_maxsnp, bp_radius,
-                            check_params, write_plink_rows)
+    from ..ld.clump import (_bed_source, _clump_core, _mask_source, _plink_maxsnp, check_params,
+                            write_plink_rows)
 
     reports = []
     for s in sumstats:

@@ -24,7 +24,15 @@ returned in ``ClumpResult.missing`` (and logged) instead of only a warning; with
 All samples given are used (PLINK uses founders only; pass ``samples`` to restrict).
 
 Genotypes are read per clump window (only the window's report variants), with a bounded cache,
-so memory is bounded by the window and the cache size, not by the genome.
+so memory is bounded by the window and the cache size, not by the genome. For a single .bed
+reference the haplotype r² is computed straight from the memory-mapped rows by the C kernels of
+:mod:`gwaskit.ld._clump_native` when a C compiler is available (bit-identical to the numba
+kernels, which are used otherwise); pairs whose r² provably cannot pass ``r2`` (an upper bound
+from allele frequencies or from the 3 × 3 table) are not solved and read 0.0 in the kernel,
+which never changes membership or any reported r².
+
+The clumping pass itself (:func:`_clump_core`) works on plain arrays, so the command line's
+``--bed ... --format plink`` path runs without pandas, bed-reader or numba.
 """
 from __future__ import annotations
 
@@ -183,11 +191,9 @@ class _BedMasks:
         nbytes = (b - a) * self.bpv
         if self.buf.shape[0] < nbytes:
             self.buf = np.empty(max(nbytes, 2 * self.buf.shape[0]), dtype=np.uint8)
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            got = os.preadv(fd, [memoryview(self.buf)[:nbytes]], 3 + a * self.bpv)
-        finally:
-            os.close(fd)
+        with open(self.path, "rb", buffering=0) as fh:
+            fh.seek(3 + a * self.bpv)
+            got = fh.readinto(memoryview(self.buf)[:nbytes])
         if got != nbytes:
             raise OSError(f"{self.path}: short read")
         return self.buf, (idx - a).astype(np.int64)

@@ -37,7 +37,8 @@ def _run_both(tmp_path, monkeypatch, args):
     return fast, slow
 
 
-@pytest.mark.parametrize("variant", ["plain", "tab", "csv_gz", "log10", "na", "spaces", "keep", "dots", "overlap"])
+@pytest.mark.parametrize("variant", ["plain", "tab", "csv_gz", "log10", "na", "spaces", "keep", "dots", "overlap",
+                                     "missing"])
 def test_fast_path_equals_general_path(data, tmp_path, monkeypatch, variant):
     prefix, report, *_ = data
     df = pd.read_csv(report, sep=r"\s+", dtype=str)
@@ -80,11 +81,19 @@ def test_fast_path_equals_general_path(data, tmp_path, monkeypatch, variant):
         bim.to_csv(tmp_path / "d.bim", sep="\t", header=False, index=False)
         args = ["--bed", str(tmp_path / "d")]
         rep = Path(report)
+    elif variant == "missing":  # top variants absent from the reference -> <out>.missing_id
+        extra = pd.DataFrame([df.iloc[0].tolist()] * 3, columns=df.columns)
+        extra["SNP"] = ["absent1", "absent2", "absent1"]
+        extra["P"] = ["1e-9", "3e-5", "2e-9"]
+        pd.concat([df, extra]).to_csv(rep, sep=" ", index=False)
     elif variant == "overlap":
         rep = Path(report)
         args += ["--allow-overlap", "--r2", "0.2", "--p1", "1e-3"]
     fast, slow = _run_both(tmp_path, monkeypatch, [*args, "--sumstats", str(rep)])
     assert fast.read_text() == slow.read_text()
+    if variant == "missing":
+        assert Path(str(fast) + ".missing_id").read_text() == Path(str(slow) + ".missing_id").read_text()
+        assert "absent1" in Path(str(fast) + ".missing_id").read_text()
     if variant not in ("keep", "dots", "overlap"):
         r = read_id_p(rep)
         assert r is not None
