@@ -325,14 +325,30 @@ class _Core:
     n_cand: int
 
 
-def _first_index(vid: np.ndarray) -> dict:
-    """Variant ID -> position of its first occurrence (logs duplicated IDs)."""
-    first = dict(zip(vid[::-1].tolist(), range(len(vid) - 1, -1, -1)))
-    if len(first) < len(vid):
-        seen: set = set()
-        dup = {v for v in vid.tolist() if v in seen or seen.add(v)}
-        logger.info(f"clump: {len(dup)} duplicated variant IDs in the LD reference; the first of each is used")
-    return first
+class _FirstIndex:
+    """Variant ID -> position of its first occurrence, the dict built only when a report is not
+    simply the reference's IDs in order (logs duplicated IDs at once)."""
+
+    def __init__(self, vid: np.ndarray):
+        self.vid = vid
+        self.ids = vid.tolist()
+        n_distinct = len(set(self.ids))
+        self.unique = n_distinct == len(self.ids)
+        if not self.unique:
+            seen: set = set()
+            dup = {v for v in self.ids if v in seen or seen.add(v)}
+            logger.info(f"clump: {len(dup)} duplicated variant IDs in the LD reference; the first of each is used")
+        self._map = None
+
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        """Reference position of each of ``ids`` (-1 where absent)."""
+        m = len(self.ids)
+        if self.unique and len(ids) == m and np.array_equal(ids, self.vid):
+            return np.arange(m, dtype=np.int64)  # report rows in reference order (common)
+        if self._map is None:
+            self._map = dict(zip(self.ids[::-1], range(m - 1, -1, -1)))
+        return np.fromiter(map(self._map.get, ids.tolist(), repeat(-1, len(ids))), dtype=np.int64,
+                           count=len(ids))
 
 
 def _clump_core(reports, vid, chrom, pos, make_masks, *, reader=None, samples=None, p1, p2, r2, kb,
@@ -345,7 +361,7 @@ def _clump_core(reports, vid, chrom, pos, make_masks, *, reader=None, samples=No
 
     m = len(vid)
     cstart, cend = _chrom_blocks(chrom, pos)
-    first_of = _first_index(vid)
+    first_of = _FirstIndex(vid)
 
     # ---- load report entries --------------------------------------------------------------
     nsig = np.zeros(m, dtype=np.int64)
@@ -359,11 +375,7 @@ def _clump_core(reports, vid, chrom, pos, make_masks, *, reader=None, samples=No
         n_na += int((~ok).sum())
         if np.any(p[ok] < 0) or np.any(p[ok] > 1):
             raise InputError(f"clump: report {fidx} has p-values outside [0, 1]")
-        if len(first_of) == m and len(ids) == m and np.array_equal(ids, vid):
-            gi = np.arange(m, dtype=np.int64)  # report rows in reference order (common)
-        else:
-            gi = np.fromiter(map(first_of.get, ids.tolist(), repeat(-1, len(ids))), dtype=np.int64,
-                             count=len(ids))
+        gi = first_of.positions(ids)
         found = gi >= 0
         absent_top = ok & ~found & (p <= p1)
         miss_ids.extend(ids[absent_top].tolist())
