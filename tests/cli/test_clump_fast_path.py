@@ -38,7 +38,7 @@ def _run_both(tmp_path, monkeypatch, args):
 
 
 @pytest.mark.parametrize("variant", ["plain", "tab", "csv_gz", "log10", "na", "spaces", "keep", "dots", "overlap",
-                                     "missing"])
+                                     "missing", "dup_ids"])
 def test_fast_path_equals_general_path(data, tmp_path, monkeypatch, variant):
     prefix, report, *_ = data
     df = pd.read_csv(report, sep=r"\s+", dtype=str)
@@ -71,13 +71,16 @@ def test_fast_path_equals_general_path(data, tmp_path, monkeypatch, variant):
         fam = pd.read_csv(prefix + ".fam", sep=r"\s+", header=None, dtype=str)
         fam.iloc[::3, :2].to_csv(tmp_path / "keep.txt", sep=" ", header=False, index=False)
         args += ["--keep", str(tmp_path / "keep.txt")]
-    elif variant == "dots":  # '.' IDs in the .bim get chrom:pos:a1:a2 names
+    elif variant in ("dots", "dup_ids"):  # '.' IDs -> chrom:pos:a1:a2; duplicated IDs: first wins
         import shutil
 
         for ext in (".bed", ".fam"):
             shutil.copy(prefix + ext, tmp_path / f"d{ext}")
         bim = pd.read_csv(prefix + ".bim", sep=r"\s+", header=None, dtype=str)
-        bim.loc[bim.index[::5], 1] = "."
+        if variant == "dots":
+            bim.loc[bim.index[::5], 1] = "."
+        else:
+            bim.loc[bim.index[1::4], 1] = bim.loc[bim.index[0::4], 1].to_numpy()[: len(bim.index[1::4])]
         bim.to_csv(tmp_path / "d.bim", sep="\t", header=False, index=False)
         args = ["--bed", str(tmp_path / "d")]
         rep = Path(report)
@@ -94,7 +97,7 @@ def test_fast_path_equals_general_path(data, tmp_path, monkeypatch, variant):
     if variant == "missing":
         assert Path(str(fast) + ".missing_id").read_text() == Path(str(slow) + ".missing_id").read_text()
         assert "absent1" in Path(str(fast) + ".missing_id").read_text()
-    if variant not in ("keep", "dots", "overlap"):
+    if variant not in ("keep", "dots", "dup_ids", "overlap"):
         r = read_id_p(rep)
         assert r is not None
         d = read_sumstats(rep, require=("variant_id", "p_value"))
