@@ -1,4 +1,4 @@
-"""The ``gemcont`` command: ``train``, ``embed``, ``evaluate``.
+"""The ``gemcont`` command: ``train``, ``embed``, ``evaluate``, ``study``.
 
 Bad input (missing files, unknown options, wrong columns) prints one line and exits with
 code 2, without a traceback, as the ``gwaskit`` command does.
@@ -131,6 +131,27 @@ def evaluate(embeddings: str, targets: str | None, column: str | None, binary: b
     if as_json:
         click.echo(json.dumps(out["prediction"] if list(out) == ["prediction"] else out,
                               default=str))
+
+
+@cli.command()
+@click.option("--config", "config_path", type=click.Path(), default=None,
+              help="Study YAML (see learners.gemcont.study.StudyConfig and examples/configs).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+              help="Override a study option, e.g. --set n_splits=2 --set train.epochs=2.")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Output folder (default: the config's out_dir).")
+def study(config_path: str | None, overrides: tuple[str, ...], out_dir: str | None) -> None:
+    """Simulation study: every method x setting x split; table, figure and config in OUT."""
+    from pathlib import Path
+
+    from .study import load_study_config, run_study
+
+    cfg = load_study_config(config_path, list(overrides))
+    if out_dir:
+        cfg.out_dir = out_dir
+    summary = run_study(cfg)
+    click.echo((Path(cfg.out_dir) / "table.md").read_text())
+    click.echo(f"{len(summary)} setting x method rows; results in {cfg.out_dir}")
 
 
 def main(argv: list[str] | None = None) -> None:
