@@ -36,14 +36,21 @@ from ..errors import InputError
 @click.option("--format", "fmt", type=click.Choice(["table", "plink"]), default="table", show_default=True,
               help="table: .tsv/.parquet clump table; plink: PLINK 1.9 .clumped layout.")
 @click.option("--members", type=click.Path(dir_okay=False), help="Also write every member with its r2.")
+@click.option("--scheduler", default=None,
+              help="Run the clumping pass on a running Dask scheduler, e.g. tcp://host:8786, one task "
+                   "per chromosome (needs gwaskit[dist]; the LD reference must be readable under the "
+                   "same paths on every worker). Output identical to an in-process run.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Start a Dask LocalCluster of N single-threaded worker processes here (one task "
+                   "per chromosome).")
 @click.option("--quiet", is_flag=True)
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output (.tsv/.parquet for table; any name for plink). Top variants missing from "
                    "the reference go to <out>.missing_id.")
 def command(sumstats, bgen, sample_file, bed, keep, preset, p1, p2, r2, kb, allow_overlap, r2_method,
-            hard_call_threshold, snp_field, p_field, missing_as_singletons, fmt, members, quiet,
-            overwrite, out):
+            hard_call_threshold, snp_field, p_field, missing_as_singletons, fmt, members, scheduler,
+            workers, quiet, overwrite, out):
     """LD-clump association results (PLINK 1.9 --clump semantics)."""
     from ..io.output import check_writable, table_format, write_table
     from ..io.sumstats import read_sumstats
@@ -52,6 +59,8 @@ def command(sumstats, bgen, sample_file, bed, keep, preset, p1, p2, r2, kb, allo
     from .main import setup_logging
 
     setup_logging(quiet=quiet)
+    if scheduler and workers:
+        raise InputError("--scheduler and --workers are mutually exclusive")
     if fmt == "table":
         table_format(out)
     check_writable(out, overwrite)
@@ -66,7 +75,7 @@ def command(sumstats, bgen, sample_file, bed, keep, preset, p1, p2, r2, kb, allo
         else:
             raise InputError(f"--p2 {params['p2']} is below --p1 {params['p1']}")
     if (bed is not None and bgen is None and sample_file is None and r2_method == "haplotype"
-            and fmt == "plink" and members is None):
+            and fmt == "plink" and members is None and not (scheduler or workers)):
         _plink_layout_from_bed(sumstats, bed, keep, params, allow_overlap, hard_call_threshold,
                                missing_as_singletons, snp_field, p_field, out, overwrite, missing_path)
         return
@@ -76,7 +85,7 @@ def command(sumstats, bgen, sample_file, bed, keep, preset, p1, p2, r2, kb, allo
         samples = keep_mask(reader, keep)
         res = clump(reports, reader, allow_overlap=allow_overlap, method=r2_method, samples=samples,
                     hard_call_threshold=hard_call_threshold, missing_as_singletons=missing_as_singletons,
-                    **params)
+                    scheduler=scheduler, workers=workers, sample_file=sample_file, **params)
     if fmt == "plink":
         write_plink(res, out, overwrite=overwrite)
     else:

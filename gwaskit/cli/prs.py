@@ -17,10 +17,19 @@ from ..errors import InputError
 @click.option("--covar-cols", help="Comma-separated covariate columns (default: all numeric).")
 @click.option("--fit-samples", type=click.Path(dir_okay=False),
               help="Samples on which the covariate coefficients are fitted (default: all scored).")
+@click.option("--chunk-size", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Panel variants read at a time (one Dask task each with --scheduler/--workers).")
+@click.option("--scheduler", default=None,
+              help="Score the panel chunks on a running Dask scheduler, e.g. tcp://host:8786 (needs "
+                   "gwaskit[dist]; the genotype files must be readable under the same paths on every "
+                   "worker). Scores identical to an in-process run.")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Start a Dask LocalCluster of N single-threaded worker processes here.")
 @click.option("--quiet", is_flag=True)
 @click.option("--overwrite", is_flag=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Score table (.tsv/.parquet).")
-def command(panel, bgen, sample_file, bed, keep, covar, covar_cols, fit_samples, quiet, overwrite, out):
+def command(panel, bgen, sample_file, bed, keep, covar, covar_cols, fit_samples, chunk_size, scheduler,
+            workers, quiet, overwrite, out):
     """Weighted allele-count score per sample (plink2 --score SCORE1_SUM)."""
     import numpy as np
     import pandas as pd
@@ -32,12 +41,15 @@ def command(panel, bgen, sample_file, bed, keep, covar, covar_cols, fit_samples,
     from .main import setup_logging
 
     setup_logging(quiet=quiet)
+    if scheduler and workers:
+        raise InputError("--scheduler and --workers are mutually exclusive")
     table_format(out)
     check_writable(out, overwrite)
     pan = read_panel(panel)
     with open_from_flags(bgen, bed, sample_file) as reader:
         samples = keep_mask(reader, keep)
-        scores, _ = polygenic_score(reader, pan, samples=samples)
+        scores, _ = polygenic_score(reader, pan, samples=samples, chunk_size=chunk_size,
+                                    scheduler=scheduler, workers=workers, sample_file=sample_file)
     if covar:
         sep = "," if covar.endswith((".csv", ".csv.gz")) else "\t"
         cv = pd.read_parquet(covar) if covar.endswith(".parquet") else pd.read_csv(covar, sep=sep)

@@ -6,7 +6,9 @@
   apply the fitted null model with single-threaded BLAS).
 * :mod:`~gwaskit.engine.checkpoint`: the ``<out>.parts/`` work directory (one parquet part per
   finished chunk, a JSON manifest with input fingerprints, options and plan) and resume.
-* :mod:`~gwaskit.engine.execute`: in-process (threads) and Dask execution.
+* :mod:`~gwaskit.engine.execute`: in-process (threads) and Dask execution; ``run_tasks`` (any
+  task function, one object broadcast to every worker, a callback per finished task) also runs
+  ``clump`` (a task per chromosome) and ``prs`` (a task per panel chunk) on Dask.
 
 Nothing here imports dask at module import time; ``pip install gwaskit[dist]`` provides it.
 """

@@ -2,7 +2,10 @@
 
 Both call ``on_result(ChunkResult)`` in the calling thread, once per finished chunk (in plan
 order in-process, in completion order on Dask), so the caller can checkpoint each chunk as it
-arrives. Dask is imported only here, and only when asked for.
+arrives. :func:`run_tasks` is the generic part (any task function, one object scattered to
+every worker, a callback per finished task), also used by ``clump`` and ``prs``. Dask is
+imported only here, and only when asked for. ``$GWASKIT_SCHEDULER_TIMEOUT`` (seconds, default
+30) bounds the wait for a ``--scheduler``.
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from ..errors import InputError
 from .plan import Chunk
 from .tasks import ChunkResult, ScanJob, _mark_bad, compute_chunk, decode_chunk, run_chunk
 
-__all__ = ["run_in_process", "run_dask", "describe_mode"]
+__all__ = ["run_in_process", "run_dask", "run_tasks", "describe_mode"]
 
 
 def describe_mode(scheduler: str | None, workers: int | None) -> str:
@@ -61,17 +64,32 @@ def run_in_process(job: ScanJob, chunks: Sequence[Chunk], reader,
             on_result(ChunkResult(ch, df, skipped, time.time() - t0))
 
 
+def _connect_timeout() -> float:
+    """Seconds to wait for a ``--scheduler`` (``$GWASKIT_SCHEDULER_TIMEOUT``, default 30)."""
+    try:
+        return max(float(os.environ.get("GWASKIT_SCHEDULER_TIMEOUT", "30") or 30), 0.1)
+    except ValueError:
+        return 30.0
+
+
 def _client(scheduler: str | None, workers: int | None):
+    """A connected ``distributed.Client`` and the LocalCluster it owns (None for a remote
+    scheduler). Any failure to reach ``scheduler`` is an :class:`InputError` (one line)."""
     try:
         from distributed import Client, LocalCluster
     except ImportError:
         raise InputError("--scheduler/--workers need dask.distributed: "
                          "pip install 'gwaskit[dist]'") from None
     if scheduler:
+        timeout = _connect_timeout()
         try:
-            return Client(scheduler, timeout="30s"), None
+            return Client(scheduler, timeout=f"{timeout:g}s"), None
         except (OSError, TimeoutError) as e:
             raise InputError(f"--scheduler {scheduler}: cannot connect ({e})") from None
+        except Exception as e:  # noqa: BLE001 - malformed address (ValueError, ...), one line
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise InputError(f"--scheduler {scheduler}: cannot connect ({msg}); expected an "
+                             f"address such as tcp://host:8786") from None
     if workers is None or workers < 1:
         raise InputError(f"--workers: must be >= 1, got {workers}")
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
@@ -80,26 +98,47 @@ def _client(scheduler: str | None, workers: int | None):
     return Client(cluster), cluster
 
 
-def run_dask(job: ScanJob, chunks: Sequence[Chunk], on_result: Callable[[ChunkResult], None],
-             scheduler: str | None = None, workers: int | None = None) -> None:
-    """Chunks as Dask tasks. The job (fitted null model) is scattered once to every worker
-    (``broadcast=True``); each task gets only its chunk. Tasks lost with a dead worker are
-    rerun by the scheduler; a task's own error (e.g. a corrupt genotype block) is raised here
-    after the remaining tasks are cancelled."""
-    if not chunks:
+def run_tasks(fn: Callable, shared, items: Sequence, on_result: Callable[[int, object], None],
+              scheduler: str | None = None, workers: int | None = None, label: str = "task",
+              scatter_items: bool = False) -> None:
+    """Run ``fn(shared, item)`` for every item as a Dask task.
+
+    ``shared`` is scattered once to every worker (``broadcast=True``); each task gets only its
+    item (with ``scatter_items`` the items are scattered too, one copy each, so that large
+    items do not travel through the scheduler). ``on_result(k, result)`` is called in the
+    calling thread, once per finished task, in completion order (``k``: the item's position).
+    Tasks are prioritised in item order. Tasks lost with a dead worker are rerun by the
+    scheduler; a task's own error is raised here after the remaining tasks are cancelled.
+    """
+    if not len(items):
         return
+    # distributed's INFO chatter (and its shutdown noise) would reach a root handler that
+    # third-party code may have installed (bed_reader's logging.info calls basicConfig); cut
+    # it off from the root: its warnings and errors still print (logging's last resort)
+    dlog = logging.getLogger("distributed")
+    saved = dlog.propagate
+    dlog.propagate = False
+    try:
+        _run_tasks(fn, shared, items, on_result, scheduler, workers, label, scatter_items)
+    finally:
+        dlog.propagate = saved
+
+
+def _run_tasks(fn, shared, items, on_result, scheduler, workers, label, scatter_items) -> None:
     client, cluster = _client(scheduler, workers)
     futures = []
     try:
         from distributed import as_completed
 
         n_workers = len(client.scheduler_info().get("workers", {}))
-        logger.info("Dask: %s, %d worker(s); %d chunk task(s)", client.scheduler.address,
-                    n_workers, len(chunks))
-        job_future = client.scatter(job, broadcast=True, hash=False)
+        logger.info("Dask: %s, %d worker(s); %d %s task(s)", client.scheduler.address,
+                    n_workers, len(items), label)
+        shared_future = client.scatter(shared, broadcast=True, hash=False)
+        args = client.scatter(list(items), hash=False) if scatter_items else list(items)
         tag = uuid.uuid4().hex[:8]
-        futures = [client.submit(run_chunk, job_future, ch, key=f"gwaskit-chunk-{tag}-{ch.index}",
-                                 pure=False, priority=-ch.index) for ch in chunks]
+        futures = [client.submit(fn, shared_future, arg, key=f"gwaskit-{label}-{tag}-{k}",
+                                 pure=False, priority=-k) for k, arg in enumerate(args)]
+        pos = {f.key: k for k, f in enumerate(futures)}
         for fut in as_completed(futures):
             if fut.status == "error":
                 exc = fut.exception()
@@ -107,7 +146,7 @@ def run_dask(job: ScanJob, chunks: Sequence[Chunk], on_result: Callable[[ChunkRe
                 raise exc
             res = fut.result()
             fut.release()
-            on_result(res)
+            on_result(pos[fut.key], res)
     finally:
         try:
             if futures:
@@ -117,3 +156,13 @@ def run_dask(job: ScanJob, chunks: Sequence[Chunk], on_result: Callable[[ChunkRe
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def run_dask(job: ScanJob, chunks: Sequence[Chunk], on_result: Callable[[ChunkResult], None],
+             scheduler: str | None = None, workers: int | None = None) -> None:
+    """Chunks as Dask tasks (:func:`run_tasks`). The job (fitted null model) is scattered once
+    to every worker (``broadcast=True``); each task gets only its chunk. Tasks lost with a dead
+    worker are rerun by the scheduler; a task's own error (e.g. a corrupt genotype block) is
+    raised here after the remaining tasks are cancelled."""
+    run_tasks(run_chunk, job, list(chunks), lambda _k, res: on_result(res),
+              scheduler=scheduler, workers=workers, label="chunk")

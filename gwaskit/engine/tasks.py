@@ -163,3 +163,98 @@ def run_chunk(job: ScanJob, chunk: Chunk, reader=None, pin_blas: bool = True) ->
     vt, dos, skipped = decode_chunk(job, chunk, reader)
     df = _mark_bad(compute_chunk(job, vt, dos), chunk, skipped)
     return ChunkResult(chunk, df, skipped, time.time() - t0)
+
+
+# -- helpers for other commands' Dask tasks (clump, prs) ---------------------------------------
+
+def _file_signature(paths) -> tuple:
+    sig = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            sig.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            sig.append(None)
+    return tuple(sig)
+
+
+def worker_reader(paths, sample_file: str | None, n_variants: int, n_samples: int):
+    """Genotype reader for a task running on a worker, cached per process (reopened when a
+    file's size or mtime changes). The files must be readable under the client's paths (a
+    shared filesystem); a worker that sees other variant or sample counts than the client
+    raises :class:`GenotypeFormatError`."""
+    from ..ld._readers import open_reference
+
+    paths = [str(p) for p in paths]
+    key = (tuple(paths), sample_file, "reference")
+    sig = _file_signature(paths)
+    with _READERS_LOCK:
+        hit = _READERS.get(key)
+        if hit is not None and hit[0] == sig:
+            return hit[1]
+        if hit is not None:
+            close = getattr(hit[1], "close", None)
+            if callable(close):
+                close()
+            del _READERS[key]
+        r = open_reference(paths if len(paths) > 1 else paths[0], sample_file=sample_file)
+        if len(r.variants) != n_variants or len(r.samples) != n_samples:
+            close = getattr(r, "close", None)
+            if callable(close):
+                close()
+            raise GenotypeFormatError(
+                f"{paths[0]}: this worker sees {len(r.variants)} variants and {len(r.samples)} "
+                f"samples, the client {n_variants} and {n_samples} (genotype files must be the "
+                f"same on every worker)")
+        _READERS[key] = (sig, r)
+        return r
+
+
+def reader_files(reader, what: str) -> list[str]:
+    """Absolute paths of a reader's genotype files (for tasks that reopen them on workers)."""
+    paths = getattr(reader, "paths", None)
+    if not paths and getattr(reader, "prefix", None) is not None:
+        paths = [str(reader.prefix) + ".bed"]
+    if not paths:
+        from ..errors import InputError
+
+        raise InputError(f"{what}: --scheduler/--workers need genotype files (this reader has "
+                         f"none to reopen on the workers)")
+    return [os.path.abspath(str(p)) for p in paths]
+
+
+class capture_logs:
+    """Collect the records gwaskit logs inside a task (on a worker they would end in the
+    worker's log): ``with capture_logs() as records: ...``; the client replays them with
+    :func:`replay_logs`. Records are reduced to picklable form (message formatted)."""
+
+    def __enter__(self) -> list:
+        import logging
+
+        self.records: list = []
+        records = self.records
+
+        class _Keep(logging.Handler):
+            def emit(self, record):
+                records.append(record)
+
+        self._handler = _Keep(level=logging.DEBUG)
+        self._saved = (logger.level, logger.propagate)
+        logger.setLevel(logging.INFO)  # the client filters again on replay
+        logger.propagate = False
+        logger.addHandler(self._handler)
+        return self.records
+
+    def __exit__(self, *exc) -> None:
+        logger.removeHandler(self._handler)
+        logger.setLevel(self._saved[0])
+        logger.propagate = self._saved[1]
+        for r in self.records:
+            r.msg, r.args, r.exc_info, r.exc_text, r.stack_info = r.getMessage(), None, None, None, None
+
+
+def replay_logs(records) -> None:
+    """Emit records captured by :class:`capture_logs` through the client's logger."""
+    for r in records:
+        if logger.isEnabledFor(r.levelno):
+            logger.handle(r)

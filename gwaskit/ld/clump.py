@@ -33,6 +33,14 @@ which never changes membership or any reported r².
 
 The clumping pass itself (:func:`_clump_core`) works on plain arrays, so the command line's
 ``--bed ... --format plink`` path runs without pandas, bed-reader or numba.
+
+**Dask** (``scheduler=`` / ``workers=``, CLI ``--scheduler`` / ``--workers``): windows never
+cross chromosomes, so the greedy pass is one task per chromosome holding index candidates
+(:meth:`_Prep.part`). The report is matched and the candidates sorted on the client; each task
+reopens the LD reference itself under the client's paths (**a shared filesystem**: the files
+must be readable under the same absolute paths on every worker). The parts are merged by
+(index p, reference index), the in-process candidate order (:func:`_merge_parts`), so tables,
+members and ``.clumped`` files are identical to an in-process run.
 """
 from __future__ import annotations
 
@@ -356,6 +364,64 @@ def _clump_core(reports, vid, chrom, pos, make_masks, *, reader=None, samples=No
     """The clumping pass on plain arrays (no pandas): ``reports`` is a list of (IDs as str array,
     p as float64 array with NaN for unparseable); ``vid``/``chrom`` str arrays and ``pos`` int64
     in reference order; ``make_masks()`` gives the haplotype-r² mask source."""
+    prep = _clump_prepare(reports, vid, chrom, pos, p1=p1, p2=p2, r2=r2, kb=kb, method=method)
+    masks = cache = None
+    if method == "haplotype":
+        masks = make_masks()
+    else:
+        cache = _GenotypeCache(reader, samples, method, hard_call_threshold, int(cache_mb * 2**20))
+    rows, mem_rows = _clump_pass(prep, masks, cache, p2=p2, r2=r2, allow_overlap=allow_overlap,
+                                 method=method)
+    return _Core(rows, mem_rows, prep.missing, len(prep.cand))
+
+
+@dataclass
+class _Prep:
+    """Report entries matched to the reference and the sorted index candidates: everything the
+    greedy pass needs besides genotypes. Indices are positions in ``vid`` (reference order,
+    shifted by ``offset`` for a one-chromosome part, see :meth:`part`)."""
+
+    vid: np.ndarray
+    chrom: np.ndarray
+    pos: np.ndarray
+    cstart: np.ndarray
+    cend: np.ndarray
+    nsig: np.ndarray
+    e_start: np.ndarray
+    e_end: np.ndarray
+    e_p: np.ndarray
+    e_f: np.ndarray
+    in_report: np.ndarray
+    cand_p: np.ndarray
+    cand: np.ndarray  # by p, ties by reference order
+    radius: int
+    missing: tuple = ((), ())
+    offset: int = 0
+
+    def blocks(self) -> list[tuple[int, int]]:
+        """Reference row ranges ``[a, b)`` of the chromosomes holding index candidates, in
+        reference order."""
+        starts = sorted(set(self.cstart[self.cand].tolist()))
+        return [(int(a), int(self.cend[a])) for a in starts]
+
+    def part(self, a: int, b: int) -> "_Prep":
+        """The sub-problem of reference rows ``a .. b-1`` (one whole chromosome): local indices,
+        ``offset = a``. Windows never leave a chromosome, so its greedy pass is the same as in
+        the whole problem."""
+        lo, hi = int(self.e_start[a]), int(self.e_end[b - 1])
+        n = b - a
+        cand = self.cand[(self.cand >= a) & (self.cand < b)] - a
+        return _Prep(vid=self.vid[a:b], chrom=self.chrom[a:b], pos=self.pos[a:b],
+                     cstart=np.zeros(n, dtype=np.int64), cend=np.full(n, n, dtype=np.int64),
+                     nsig=self.nsig[a:b], e_start=self.e_start[a:b] - lo,
+                     e_end=self.e_end[a:b] - lo, e_p=self.e_p[lo:hi], e_f=self.e_f[lo:hi],
+                     in_report=self.in_report[a:b], cand_p=self.cand_p[a:b], cand=cand,
+                     radius=self.radius, offset=self.offset + a)
+
+
+def _clump_prepare(reports, vid, chrom, pos, *, p1, p2, r2, kb, method) -> _Prep:
+    """Load the report entries (PLINK's rules, see the module docstring) and sort the index
+    candidates; logs what was skipped or missing."""
     radius = bp_radius(kb)
     load_thresh = max(0.05, p2, p1)
 
@@ -422,11 +488,18 @@ def _clump_core(reports, vid, chrom, pos, make_masks, *, reader=None, samples=No
         f"clump: {len(cand)} top variants (p <= {p1:g}) in the LD reference; r2 > {r2:g}, "
         f"window +-{radius} bp, method {method}"
     )
+    return _Prep(vid=vid, chrom=chrom, pos=pos, cstart=cstart, cend=cend, nsig=nsig,
+                 e_start=e_start, e_end=e_end, e_p=e_p, e_f=e_f, in_report=in_report,
+                 cand_p=cand_p, cand=cand, radius=radius, missing=(miss_ids, miss_p))
 
-    if method == "haplotype":
-        masks = make_masks()
-    else:
-        cache = _GenotypeCache(reader, samples, method, hard_call_threshold, int(cache_mb * 2**20))
+
+def _clump_pass(prep: _Prep, masks, cache, *, p2, r2, allow_overlap, method) -> tuple[list, list]:
+    """The greedy pass over ``prep.cand``: clump rows (index-p order) and member rows; indices
+    in them are ``prep``'s (local to a part)."""
+    vid, chrom, pos, cstart, cend = prep.vid, prep.chrom, prep.pos, prep.cstart, prep.cend
+    nsig, e_start, e_end, e_p, e_f = prep.nsig, prep.e_start, prep.e_end, prep.e_p, prep.e_f
+    in_report, cand_p, cand, radius = prep.in_report, prep.cand_p, prep.cand, prep.radius
+    m = len(vid)
     clumped = np.zeros(m, dtype=bool)
     rows = []
     mem_rows = []
@@ -498,7 +571,98 @@ def _clump_core(reports, vid, chrom, pos, make_masks, *, reader=None, samples=No
             ",".join(f"{rv:.6g}" for _, _, rv in sp2),
             True, int(ivar),
         ))
-    return _Core(rows, mem_rows, (miss_ids, miss_p), len(cand))
+    return rows, mem_rows
+
+
+class _Shifted:
+    """A mask source / genotype cache seen through a part's local indices."""
+
+    def __init__(self, inner, offset: int):
+        self.inner, self.offset = inner, offset
+
+    def r2(self, ivar, win, out, skip_below: float = -1.0) -> None:
+        self.inner.r2(int(ivar) + self.offset, win + self.offset, out, skip_below)
+
+    def get(self, idx: np.ndarray) -> np.ndarray:
+        return self.inner.get(idx + self.offset)
+
+
+@dataclass
+class _ClumpJob:
+    """What every chromosome task shares (scattered once to each Dask worker)."""
+
+    paths: list
+    sample_file: str | None
+    samples: object
+    n_variants: int
+    n_samples: int
+    p2: float
+    r2: float
+    allow_overlap: bool
+    method: str
+    hard_call_threshold: float
+    cache_mb: float
+
+
+def _clump_part_task(job: _ClumpJob, part: _Prep) -> tuple[list, list]:
+    """One chromosome's greedy pass on a Dask worker; the worker opens the LD reference itself
+    (same paths as the client: a shared filesystem). Indices in the result are global."""
+    from ..engine.tasks import worker_reader
+
+    reader = worker_reader(job.paths, job.sample_file, job.n_variants, job.n_samples)
+    max_bytes = int(job.cache_mb * 2**20)
+    masks = cache = None
+    if job.method == "haplotype":
+        masks = _Shifted(_mask_source(reader, job.samples, job.hard_call_threshold, max_bytes), part.offset)
+    else:
+        cache = _Shifted(_GenotypeCache(reader, job.samples, job.method, job.hard_call_threshold,
+                                        max_bytes), part.offset)
+    rows, mem_rows = _clump_pass(part, masks, cache, p2=job.p2, r2=job.r2,
+                                 allow_overlap=job.allow_overlap, method=job.method)
+    a = part.offset
+    rows = [(*r[:-1], r[-1] + a) for r in rows]
+    mem_rows = [(int(i) + a, int(v) + a, *rest) for i, v, *rest in mem_rows]
+    return rows, mem_rows
+
+
+def _clump_core_dask(reports, vid, chrom, pos, reader, *, samples, sample_file, p1, p2, r2, kb,
+                     allow_overlap, method, hard_call_threshold, cache_mb, scheduler,
+                     workers) -> _Core:
+    """:func:`_clump_core` with one Dask task per chromosome holding index candidates.
+
+    Windows never cross chromosomes, so each chromosome's greedy pass is independent; its
+    rows come back in index-p order and are merged by (p, reference index), the order of the
+    in-process pass (candidates sorted by p, ties by reference order), and its members follow
+    their clump as in-process. The result is identical to :func:`_clump_core`."""
+    from ..engine.execute import run_tasks
+    from ..engine.tasks import reader_files
+
+    paths = reader_files(reader, "clump")
+    prep = _clump_prepare(reports, vid, chrom, pos, p1=p1, p2=p2, r2=r2, kb=kb, method=method)
+    parts = [prep.part(a, b) for a, b in prep.blocks()]
+    job = _ClumpJob(paths=paths, sample_file=os.path.abspath(sample_file) if sample_file else None,
+                    samples=samples, n_variants=len(vid), n_samples=len(reader.samples), p2=p2,
+                    r2=r2, allow_overlap=allow_overlap, method=method,
+                    hard_call_threshold=hard_call_threshold, cache_mb=cache_mb)
+    done: dict = {}
+    run_tasks(_clump_part_task, job, parts, done.__setitem__, scheduler=scheduler,
+              workers=workers, label="chromosome", scatter_items=True)
+    rows, mem_rows = _merge_parts([done[k] for k in range(len(parts))])
+    return _Core(rows, mem_rows, prep.missing, len(prep.cand))
+
+
+def _merge_parts(results) -> tuple[list, list]:
+    """Rows and member rows of the whole greedy pass from its per-chromosome parts (global
+    indices): rows by (index p, reference index), the in-process candidate order; each clump's
+    members right after the previous clump's, in the order its part produced them."""
+    rows: list = []
+    members: dict = {}
+    for r, mr in results:
+        rows.extend(r)
+        for row in mr:
+            members.setdefault(row[0], []).append(row)
+    rows.sort(key=lambda r: (r[3], r[-1]))
+    return rows, [row for r in rows for row in members.get(r[-1], ())]
 
 
 def check_params(p1: float, p2: float, r2: float, kb: float, method: str) -> None:
@@ -528,6 +692,9 @@ def clump(
     hard_call_threshold: float = 0.1,
     missing_as_singletons: bool = False,
     cache_mb: float = 512.0,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    sample_file: str | None = None,
 ) -> ClumpResult:
     """Clump association results (PLINK 1.9 ``--clump`` semantics; see module docstring).
 
@@ -545,8 +712,19 @@ def clump(
     missing_as_singletons : also report top variants absent from the reference as one-variant
         clumps (``in_reference=False``, counts 0), placed in p order.
     cache_mb : genotype cache size.
+    scheduler, workers : run the greedy pass as one Dask task per chromosome (holding index
+        candidates) on a running scheduler (``tcp://host:8786``) or on a LocalCluster of
+        ``workers`` single-threaded processes started here (call from a script guarded by
+        ``if __name__ == "__main__":``). Each task reopens the LD reference under the
+        reader's paths, so they must be readable on every worker (shared filesystem). The
+        result is identical to the in-process one.
+    sample_file : the ``.sample`` file the reader was opened with (reopened on the workers).
     """
     check_params(p1, p2, r2, kb, method)
+    if scheduler and workers:
+        raise InputError("--scheduler and --workers are mutually exclusive")
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers: must be >= 1, got {workers}")
     import pandas as pd
 
     if isinstance(reports, pd.DataFrame):
@@ -561,11 +739,18 @@ def clump(
     vid = variants["variant_id"].astype(str).to_numpy()
     chrom = variants["chromosome"].astype(str).to_numpy()
     pos = variants["base_pair_location"].to_numpy().astype(np.int64)
-    core = _clump_core(arrays, vid, chrom, pos, lambda: _mask_source(reader, samples, hard_call_threshold,
-                                                                  int(cache_mb * 2**20)),
-                       reader=reader, samples=samples, p1=p1, p2=p2, r2=r2, kb=kb,
-                       allow_overlap=allow_overlap, method=method,
-                       hard_call_threshold=hard_call_threshold, cache_mb=cache_mb)
+    if scheduler or workers:
+        core = _clump_core_dask(arrays, vid, chrom, pos, reader, samples=samples,
+                                sample_file=sample_file, p1=p1, p2=p2, r2=r2, kb=kb,
+                                allow_overlap=allow_overlap, method=method,
+                                hard_call_threshold=hard_call_threshold, cache_mb=cache_mb,
+                                scheduler=scheduler, workers=workers)
+    else:
+        core = _clump_core(arrays, vid, chrom, pos,
+                           lambda: _mask_source(reader, samples, hard_call_threshold, int(cache_mb * 2**20)),
+                           reader=reader, samples=samples, p1=p1, p2=p2, r2=r2, kb=kb,
+                           allow_overlap=allow_overlap, method=method,
+                           hard_call_threshold=hard_call_threshold, cache_mb=cache_mb)
     rows, mem_rows, missing, n_cand = core.rows, core.mem_rows, _missing_table(*core.missing), core.n_cand
     m = len(vid)
     radius = bp_radius(kb)
