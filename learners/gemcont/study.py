@@ -478,8 +478,10 @@ def write_outputs(summary: pd.DataFrame, runs: pd.DataFrame, cfg: StudyConfig, o
     summary.to_csv(out / "summary.tsv", sep="\t", index=False, float_format="%.5g")
     scale = (f"task {cfg.task}; N_train {cfg.n_train}, held-out {cfg.n_heldout}, external GWAS "
              f"{cfg.n_external}; {cfg.n_chromosomes} chromosomes x {cfg.chrom_length_mb:g} Mb; "
-             f"h_g {cfg.h_g:g}, {cfg.n_causal} causal; alpha_max {cfg.alpha_max:g}, "
-             f"image {cfg.image_size}px; {cfg.n_splits} splits; training "
+             f"h_g {cfg.h_g:g}, {cfg.n_causal} causal; "
+             + (f"alpha_max {cfg.alpha_max:g}, " if cfg.task == "rotation" else
+                f"asthma prevalence {cfg.asthma_prevalence:g}, ")
+             + f"image {cfg.image_size}px; {cfg.n_splits} splits; training "
              + ", ".join(f"{k} {v}" for k, v in cfg.train.items()))
     panel = runs.groupby("setting", sort=False)[["panel_size", "realised_h_g"]].first()
     text = [f"# Simulation study ({cfg.task})", "", scale, "",
