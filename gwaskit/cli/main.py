@@ -76,10 +76,13 @@ def cli() -> None:
     """gwaskit: GWAS of learned phenotypes (multi-trait scan, clumping, loci, panels)."""
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Entry point: bad input becomes one line on stderr and exit code 2, never a traceback."""
+def run_cli(group: click.Group, prog_name: str, argv: list[str] | None = None) -> None:
+    """Run a click group; bad input becomes one line on stderr and exit code 2, never a traceback.
+
+    Shared by ``gwaskit`` and ``gemcont`` so both report errors the same way.
+    """
     try:
-        cli.main(args=argv, prog_name="gwaskit", standalone_mode=False)
+        group.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except InputError as exc:
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
@@ -95,6 +98,11 @@ def main(argv: list[str] | None = None) -> None:
     except OSError as exc:  # missing or unreadable files named by the user
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The ``gwaskit`` entry point."""
+    run_cli(cli, "gwaskit", argv)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ import click
 def command(reference, scan, p, bonferroni, mode, window_kb, r2, ld_bed, ld_bgen, sample_file, quiet,
             overwrite, out):
     """Fraction of reference loci recovered at genome-wide significance."""
-    import click as _click
     import pandas as pd
 
     from ..io.output import check_writable, table_format, write_json, write_table
@@ -54,7 +53,3 @@ def command(reference, scan, p, bonferroni, mode, window_kb, r2, ld_bed, ld_bgen
             ld_reader.close()
     write_table(table, out, overwrite=overwrite)
     write_json(summary, out + ".summary.json", overwrite=overwrite)
-    if not quiet:
-        _click.echo(f"{summary['n_recovered']}/{summary['n_loci']} loci recovered "
-                    f"({summary['fraction']:.3f}; 95% CI {summary['ci95_low']:.3f}-{summary['ci95_high']:.3f})",
-                    err=True)

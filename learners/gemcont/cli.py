@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from gwaskit.cli.main import run_cli
 from gwaskit.errors import InputError
 
 
@@ -155,25 +156,8 @@ def study(config_path: str | None, overrides: tuple[str, ...], out_dir: str | No
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: bad input becomes one line on stderr and exit code 2."""
-    try:
-        cli.main(args=argv, prog_name="gemcont", standalone_mode=False)
-    except InputError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(2)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("Interrupted.", err=True)
-        sys.exit(130)
-    except OSError as exc:
-        click.echo(f"Error: {exc}", err=True)
-        sys.exit(2)
-    sys.exit(0)
+    """The ``gemcont`` entry point: bad input becomes one line on stderr and exit code 2."""
+    run_cli(cli, "gemcont", argv)
 
 
 if __name__ == "__main__":
