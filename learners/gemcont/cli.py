@@ -158,6 +158,7 @@ def study(config_path: str | None, overrides: tuple[str, ...], out_dir: str | No
 def main(argv: list[str] | None = None) -> None:
     """The ``gemcont`` entry point: bad input becomes one line on stderr and exit code 2."""
     run_cli(cli, "gemcont", argv)
+    sys.exit(0)
 
 
 if __name__ == "__main__":
