@@ -40,10 +40,9 @@ def test_export_schema_readable_by_gwaskit(tmp_path, tiny_cfg, tiny_cohort):
         from learners.gemcont.export import export_checkpoint
 
         export_checkpoint(str(tmp_path / "run" / "last.pt"), str(out), cohort=tiny_cohort)
-    tables = pytest.importorskip("gwaskit.io.tables")
-    if not hasattr(tables, "load_analysis_data"):
-        pytest.skip("gwaskit.io.tables.load_analysis_data not available")
-    data = tables.load_analysis_data(tiny_cohort.iids, out)
+    from gwaskit.io.tables import load_analysis_data
+
+    data = load_analysis_data(tiny_cohort.iids, out)
     assert data.pheno_names == emb_cols and data.Y.shape == (60, 16)
     np.testing.assert_allclose(data.Y, df[emb_cols].to_numpy(dtype=np.float64))
 

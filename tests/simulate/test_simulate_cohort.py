@@ -239,10 +239,8 @@ def test_files_written(tmp_path):
     with pytest.raises(InputError, match="exists"):
         simulate_cohort(out, n_individuals=120, n_chromosomes=2, chrom_length=2e5, n_causal=4,
                         n_external=150, seed=2, write_bgen=False)
-    try:
-        from gwaskit.io.sumstats import read_sumstats
-    except ImportError:
-        return
+    from gwaskit.io.sumstats import read_sumstats
+
     back = read_sumstats(out / "external_gwas.tsv")
     assert len(back) == len(ss)
     np.testing.assert_allclose(back["beta"].to_numpy(float), ss["beta"].to_numpy(float))
@@ -262,7 +260,6 @@ def test_cli_simulate(tmp_path):
 
 
 def test_bgen_written_and_read_back(tmp_path):
-    pytest.importorskip("gwaskit.io.bgen_writer", reason="BGEN writer not available yet")
     from gwaskit.io.genotypes import open_genotypes
 
     out = tmp_path / "bgen"
@@ -281,7 +278,6 @@ def test_bgen_written_and_read_back(tmp_path):
 
 
 def test_regression_and_bgen_against_plink2(tmp_path, plink2):
-    pytest.importorskip("gwaskit.io.bgen_writer", reason="BGEN writer not available yet")
     import subprocess
 
     out = tmp_path / "sim"

@@ -1,13 +1,12 @@
 """D = 1 per-dimension statistics against `plink2 --glm omit-ref` (1e-4 relative)."""
 import subprocess
 
+import bed_reader
 import numpy as np
 import pandas as pd
 import pytest
 
 from gwaskit.stats.scan import MultiTraitScan
-
-bed_reader = pytest.importorskip("bed_reader")
 
 N, M = 300, 40
 
@@ -56,7 +55,6 @@ def test_d1_per_dim_equals_plink2_glm(plink_data, plink2):
 
 
 def test_d1_end_to_end_scan_equals_plink2(plink_data, plink2):
-    pytest.importorskip("gwaskit.io.genotypes")
     import gwaskit
 
     d, y, cov = plink_data
