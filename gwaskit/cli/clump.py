@@ -59,8 +59,9 @@ def command(sumstats, bgen, sample_file, bed, keep, preset, p1, p2, r2, kb, allo
     from .main import setup_logging
 
     setup_logging(quiet=quiet)
-    if scheduler and workers:
-        raise InputError("--scheduler and --workers are mutually exclusive")
+    from ..engine import check_execution_flags
+
+    check_execution_flags(scheduler, workers)
     if fmt == "table":
         table_format(out)
     check_writable(out, overwrite)

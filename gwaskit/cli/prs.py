@@ -41,8 +41,9 @@ def command(panel, bgen, sample_file, bed, keep, covar, covar_cols, fit_samples,
     from .main import setup_logging
 
     setup_logging(quiet=quiet)
-    if scheduler and workers:
-        raise InputError("--scheduler and --workers are mutually exclusive")
+    from ..engine import check_execution_flags
+
+    check_execution_flags(scheduler, workers)
     table_format(out)
     check_writable(out, overwrite)
     pan = read_panel(panel)

@@ -89,8 +89,9 @@ def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, catego
         raise InputError("--pca and --no-pca are mutually exclusive")
     if (bgen is None) == (bed is None):
         raise InputError("give exactly one of --bgen or --bed")
-    if scheduler and workers:
-        raise InputError("--scheduler and --workers are mutually exclusive")
+    from ..engine import check_execution_flags
+
+    check_execution_flags(scheduler, workers)
     table_format(out)
     meta_path = out + ".meta.json"
     skipped_path = out + ".skipped.tsv"

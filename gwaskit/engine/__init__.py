@@ -12,3 +12,13 @@
 
 Nothing here imports dask at module import time; ``pip install gwaskit[dist]`` provides it.
 """
+
+from ..errors import InputError
+
+
+def check_execution_flags(scheduler: str | None, workers: int | None) -> None:
+    """Validate ``--scheduler`` / ``--workers`` before any work (shared by scan, clump, prs)."""
+    if scheduler and workers:
+        raise InputError("--scheduler and --workers are mutually exclusive")
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers: must be >= 1, got {workers}")

@@ -721,10 +721,9 @@ def clump(
     sample_file : the ``.sample`` file the reader was opened with (reopened on the workers).
     """
     check_params(p1, p2, r2, kb, method)
-    if scheduler and workers:
-        raise InputError("--scheduler and --workers are mutually exclusive")
-    if workers is not None and workers < 1:
-        raise InputError(f"--workers: must be >= 1, got {workers}")
+    from ..engine import check_execution_flags
+
+    check_execution_flags(scheduler, workers)
     import pandas as pd
 
     if isinstance(reports, pd.DataFrame):

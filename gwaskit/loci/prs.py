@@ -67,10 +67,9 @@ def polygenic_score(
     """
     if chunk_size < 1:
         raise InputError(f"prs: chunk size must be >= 1, got {chunk_size}")
-    if scheduler and workers:
-        raise InputError("--scheduler and --workers are mutually exclusive")
-    if workers is not None and workers < 1:
-        raise InputError(f"--workers: must be >= 1, got {workers}")
+    from ..engine import check_execution_flags
+
+    check_execution_flags(scheduler, workers)
     if "beta" not in panel or panel["beta"].isna().all():
         raise InputError("prs: the panel has no beta column")
     p = panel[panel["beta"].notna()].reset_index(drop=True)

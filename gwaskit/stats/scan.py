@@ -102,10 +102,9 @@ def scan(
         raise InputError("--pheno is required")
     if chunk_size < 1:
         raise InputError(f"--chunk-size: must be >= 1, got {chunk_size}")
-    if scheduler and workers:
-        raise InputError("--scheduler and --workers are mutually exclusive")
-    if workers is not None and workers < 1:
-        raise InputError(f"--workers: must be >= 1, got {workers}")
+    from ..engine import check_execution_flags
+
+    check_execution_flags(scheduler, workers)
     if resume and work_dir is None:
         raise InputError("--resume needs a work directory (the CLI uses <out>.parts)")
     info = info if info is not None else {}

@@ -6,32 +6,19 @@ code 2, without a traceback, as the ``gwaskit`` command does.
 from __future__ import annotations
 
 import json
-import logging
 import sys
 
 import click
 
-from gwaskit.cli.main import run_cli
+from gwaskit.cli.main import run_cli, setup_logging
 from gwaskit.errors import InputError
-
-
-def _setup_logging(quiet: bool) -> None:
-    log = logging.getLogger("gwaskit")
-    log.setLevel(logging.INFO)
-    for h in list(log.handlers):
-        if not isinstance(h, logging.NullHandler):
-            log.removeHandler(h)
-    if not quiet:
-        h = logging.StreamHandler(sys.stderr)
-        h.setFormatter(logging.Formatter("%(message)s"))
-        log.addHandler(h)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--quiet", is_flag=True, help="No log output.")
 def cli(quiet: bool) -> None:
     """GEMCONT: genetics-supervised contrastive learning of phenotype embeddings."""
-    _setup_logging(quiet)
+    setup_logging(quiet=quiet)
 
 
 @cli.command()
