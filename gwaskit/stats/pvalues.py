@@ -6,24 +6,37 @@ from Q >= 0.2 (statistics.md section 7.3). Here every tail is computed as a natu
 * Beta / F / t: ``log I_x(a, b) = a log x + b log(1 - x) - log a - log B(a, b) + log CF`` with the
   continued fraction evaluated by the modified Lentz method when ``x < (a + 1)/(a + b + 2)``;
   otherwise the complement is computed directly (it is never a deep tail there). ``log B`` comes
-  from :func:`scipy.special.betaln`.
+  from :func:`log_beta`: ``log(Gamma(a) / Gamma(a + b) * Gamma(b))`` for ``max(a, b) < 20`` and
+  Stirling's series for the large argument otherwise (:func:`math.gamma`, :func:`math.lgamma`).
 * chi-square: ``log Q(s, x)`` by the Legendre continued fraction for ``x >= s + 1`` and by
   ``log1p(-P)`` with the power series otherwise (Numerical Recipes 6.2).
+* chi-square quantiles (for λ_D): Newton's method on ``log Q`` (:func:`_chi2_isf`, equal to
+  ``scipy.special.chdtri`` to ~1e-15 relative).
+
+Kernels: the continued fractions and series run in C (``_pvalues_native.c``, compiled once and
+loaded with ctypes through :mod:`gwaskit._native`), or, where no C library can be built or
+``GWASKIT_NATIVE=0``, in the numba twins of :mod:`._pvalues_numba_fns` (same operations in the
+same order; tests/stats/test_pvalues_native.py compares them). Neither numba nor scipy is
+imported on the native path: together they cost ~1 s of start-up, more than a short
+``gwaskit scan`` spends computing p-values.
 
 Accuracy: about 12 significant digits of ``log p`` against mpmath, checked up to
 ``-log10 p = 1e4`` (tests/stats/test_pvalues.py). Valid for any finite positive parameters.
 """
 from __future__ import annotations
 
-# scipy.stats is not imported here: it costs ~0.7 s of start-up; chi2.isf(p, df) is
-# special.chdtri(df, p).
+# Neither scipy nor numba at module level (start-up cost, see above). The numba kernels are
+# imported only when the C library is unavailable.
 
+import ctypes
 import math
+import threading
+from typing import Callable
 
 import numpy as np
-from scipy import special
+from numpy.typing import ArrayLike
 
-from ._pvalues_numba_fns import log_betainc_upper, log_gammaincc
+from .._native import load_library, read_source
 
 LN10 = math.log(10.0)
 
@@ -38,6 +51,136 @@ __all__ = [
     "lambda_gc_from_p",
 ]
 
+# ---------------------------------------------------------------------------------------------
+# kernel dispatch: C (ctypes) when it loads, numba otherwise
+
+_Kernel = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+_KERNELS: tuple[_Kernel, _Kernel] | None = None
+_KERNELS_LOCK = threading.Lock()
+
+
+def _declare(lib: ctypes.CDLL) -> None:
+    p, i64 = ctypes.c_void_p, ctypes.c_int64
+    lib.gk_log_betainc_upper.argtypes = [p, p, p, p, i64, p]
+    lib.gk_log_betainc_upper.restype = None
+    lib.gk_log_gammaincc.argtypes = [p, p, p, i64, p]
+    lib.gk_log_gammaincc.restype = None
+
+
+_NATIVE: list = []  # [lib or None] once tried: backend() is asked once per scan chunk
+
+
+def _load_native() -> ctypes.CDLL | None:
+    """The C kernels (ctypes), or None: no compiler, failed build or ``GWASKIT_NATIVE=0``."""
+    if not _NATIVE:
+        try:
+            source = read_source(__file__, "_pvalues_native.c")
+        except OSError:  # source not shipped: use numba
+            lib = None
+        else:
+            lib = load_library("pvalues_kernels", source, _declare)  # thread-safe, memoised
+        _NATIVE.append(lib)
+    return _NATIVE[0]
+
+
+def _f64(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a, dtype=np.float64)
+
+
+def _native_kernels(lib: ctypes.CDLL) -> tuple[_Kernel, _Kernel]:
+    """Array wrappers with the signatures of the numba ``log_betainc_upper``/``log_gammaincc``."""
+
+    def log_betainc_upper(a, b, y, lbeta):
+        a, b, y, lbeta = _f64(a), _f64(b), _f64(y), _f64(lbeta)
+        n = y.shape[0]
+        if not (a.shape[0] == b.shape[0] == lbeta.shape[0] == n):
+            raise ValueError("log_betainc_upper: arrays of unequal length")
+        out = np.empty(n)
+        lib.gk_log_betainc_upper(a.ctypes.data, b.ctypes.data, y.ctypes.data, lbeta.ctypes.data,
+                                 n, out.ctypes.data)
+        return out
+
+    def log_gammaincc(s, x, lgam):
+        s, x, lgam = _f64(s), _f64(x), _f64(lgam)
+        n = x.shape[0]
+        if not (s.shape[0] == lgam.shape[0] == n):
+            raise ValueError("log_gammaincc: arrays of unequal length")
+        out = np.empty(n)
+        lib.gk_log_gammaincc(s.ctypes.data, x.ctypes.data, lgam.ctypes.data, n, out.ctypes.data)
+        return out
+
+    return log_betainc_upper, log_gammaincc
+
+
+def _kernels() -> tuple[_Kernel, _Kernel]:
+    """``(log_betainc_upper, log_gammaincc)``: loaded on first use, not at import."""
+    global _KERNELS
+    if _KERNELS is None:
+        with _KERNELS_LOCK:
+            if _KERNELS is None:
+                lib = _load_native()
+                if lib is not None:
+                    _KERNELS = _native_kernels(lib)
+                else:
+                    from ._pvalues_numba_fns import log_betainc_upper, log_gammaincc
+
+                    _KERNELS = (log_betainc_upper, log_gammaincc)
+    return _KERNELS
+
+
+def backend() -> str:
+    """``"native"`` (C via ctypes) or ``"numba"``: which kernels the tails run.
+
+    The numba fallback is ``parallel=True``; callers that test chunks from threads serialise
+    it (numba's default threading layer aborts on concurrent parallel launches).
+    """
+    return "numba" if _load_native() is None else "native"
+
+
+def _log_betainc_upper(a, b, y, lbeta) -> np.ndarray:
+    return _kernels()[0](a, b, y, lbeta)
+
+
+def _log_gammaincc(s, x, lgam) -> np.ndarray:
+    return _kernels()[1](s, x, lgam)
+
+
+# ---------------------------------------------------------------------------------------------
+# log Gamma and log Beta without scipy
+
+def _lgamma1(v: float) -> float:
+    try:
+        return math.lgamma(v)
+    except (ValueError, OverflowError):  # poles (0, -1, ...) and overflow: +inf, as gammaln
+        return math.inf
+
+
+def _lgamma(x) -> np.ndarray:
+    """``log|Gamma(x)|`` elementwise via :func:`math.lgamma`, evaluated once per distinct value
+    (callers mostly pass one parameter broadcast over many statistics)."""
+    x = np.asarray(x, dtype=np.float64)
+    if x.size == 0:
+        return np.empty(x.shape)
+    u, inv = np.unique(x.ravel(), return_inverse=True, equal_nan=False)
+    vals = np.array([_lgamma1(v) for v in u.tolist()], dtype=np.float64)
+    return vals[inv.ravel()].reshape(x.shape)
+
+
+def _log_beta_small(a: float, b: float) -> float:
+    """``log|B(a, b)|`` for ``max(a, b) < 20``.
+
+    The Gamma ratio (as cephes ``lbeta``) is within ~1.4e-14 absolute of mpmath here, the same
+    as ``scipy.special.betaln``; differencing ``lgamma`` values loses up to ~4e-14.
+    """
+    try:
+        # divide first: Gamma(a) is large for tiny a
+        r = math.gamma(a) / math.gamma(a + b) * math.gamma(b)
+        if r != 0.0 and math.isfinite(r):
+            return math.log(abs(r))
+    except (ValueError, OverflowError):
+        pass
+    return _lgamma1(a) + _lgamma1(b) - _lgamma1(a + b)  # extreme or invalid arguments
+
 
 def _stirling_corr(x: np.ndarray) -> np.ndarray:
     """lgamma(x) - [(x - 1/2) log x - x + log(2 pi)/2], x >= 20 (error < 2e-15)."""
@@ -45,23 +188,35 @@ def _stirling_corr(x: np.ndarray) -> np.ndarray:
     return (1.0 / 12.0 - (1.0 / 360.0 - (1.0 / 1260.0 - 1.0 / (1680.0 * x2)) / x2) / x2) / x
 
 
-def log_beta(a, b) -> np.ndarray:
+def log_beta(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """``log B(a, b)``, accurate to ~1e-13 absolute even for large arguments.
 
-    ``scipy.special.betaln`` differences ``lgamma`` values and loses ~1e-10 at a ~ 1e5; for
-    ``max(a, b) >= 20`` the large-argument part is taken from Stirling's series instead.
+    Differencing ``lgamma`` values (as ``scipy.special.betaln`` does) loses ~1e-10 at a ~ 1e5;
+    for ``max(a, b) >= 20`` the large-argument part is taken from Stirling's series instead.
+    Otherwise ``log(Gamma(a) / Gamma(a + b) * Gamma(b))``, once per distinct ``(a, b)``.
     """
     a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
     big = np.maximum(a, b)
     small = np.minimum(a, b)
-    out = np.asarray(special.betaln(a, b), dtype=np.float64).copy()
+    out = np.empty(a.shape)
     use = big >= 20.0
     if np.any(use):
         bg, sm = big[use], small[use]
-        out[use] = (special.gammaln(sm) - (bg - 0.5) * np.log1p(sm / bg) - sm * np.log(bg + sm)
+        out[use] = (_lgamma(sm) - (bg - 0.5) * np.log1p(sm / bg) - sm * np.log(bg + sm)
                     + sm + _stirling_corr(bg) - _stirling_corr(bg + sm))
+    rest = ~use
+    if np.any(rest):
+        # one evaluation per distinct pair: the pair is packed as a complex number for np.unique
+        pairs = np.empty(int(np.count_nonzero(rest)), dtype=np.complex128)
+        pairs.real, pairs.imag = a[rest], b[rest]
+        u, inv = np.unique(pairs, return_inverse=True, equal_nan=False)
+        vals = np.array([_log_beta_small(z.real, z.imag) for z in u.tolist()], dtype=np.float64)
+        out[rest] = vals[inv.ravel()]
     return out
 
+
+# ---------------------------------------------------------------------------------------------
+# public tails
 
 def _prep(*args):
     arrs = np.broadcast_arrays(*[np.asarray(a, dtype=np.float64) for a in args])
@@ -69,7 +224,7 @@ def _prep(*args):
     return shape, [np.ascontiguousarray(a).ravel() for a in arrs]
 
 
-def beta_logsf(x, a, b) -> np.ndarray:
+def beta_logsf(x: ArrayLike, a: ArrayLike, b: ArrayLike) -> np.ndarray:
     """``log P(X > x)`` for ``X ~ Beta(a, b)``, in natural log, without underflow.
 
     Parameters
@@ -77,14 +232,16 @@ def beta_logsf(x, a, b) -> np.ndarray:
     x : array_like in [0, 1]
     a, b : array_like, positive shape parameters (broadcast against ``x``)
     """
-    shape, (x, a, b) = _prep(x, a, b)
+    # log B before broadcasting: a, b are usually scalars shared by every x
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    shape, (x, a, b, lbeta) = _prep(x, a, b, log_beta(b, a))
     # P(Beta(a, b) > x) = I_{1-x}(b, a)
-    lbeta = log_beta(b, a)
-    out = log_betainc_upper(b, a, x, lbeta)
+    out = _log_betainc_upper(b, a, x, lbeta)
     return out.reshape(shape)
 
 
-def exact_multitrait_logp(q, n: int, c: int, d: int) -> np.ndarray:
+def exact_multitrait_logp(q: ArrayLike, n: int, c: int, d: int) -> np.ndarray:
     """Exact log p of the D-df test: ``Q ~ Beta(D/2, (N - c - D)/2)`` under H0.
 
     Valid for Gaussian residuals, any fixed genotype vector, and ``N - c - D >= 1``
@@ -96,7 +253,7 @@ def exact_multitrait_logp(q, n: int, c: int, d: int) -> np.ndarray:
     return beta_logsf(q, d / 2.0, df2 / 2.0)
 
 
-def f_logsf(f, d1, d2) -> np.ndarray:
+def f_logsf(f: ArrayLike, d1: ArrayLike, d2: ArrayLike) -> np.ndarray:
     """``log P(F > f)`` for ``F ~ F(d1, d2)``."""
     f, d1, d2 = (np.asarray(v, dtype=np.float64) for v in (f, d1, d2))
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -105,15 +262,15 @@ def f_logsf(f, d1, d2) -> np.ndarray:
     return beta_logsf(x, d1 / 2.0, d2 / 2.0)
 
 
-def chi2_logsf(x, df) -> np.ndarray:
+def chi2_logsf(x: ArrayLike, df: ArrayLike) -> np.ndarray:
     """``log P(X > x)`` for ``X ~ chi2(df)``, in natural log, without underflow."""
-    shape, (x, df) = _prep(x, df)
-    s = df / 2.0
-    out = log_gammaincc(s, x / 2.0, special.gammaln(s))
+    s = np.asarray(df, dtype=np.float64) / 2.0
+    shape, (x, s, lgam) = _prep(x, s, _lgamma(s))  # lgamma before broadcasting, once per df
+    out = _log_gammaincc(s, x / 2.0, lgam)
     return out.reshape(shape)
 
 
-def t_logsf_two_sided(t, df) -> np.ndarray:
+def t_logsf_two_sided(t: ArrayLike, df: ArrayLike) -> np.ndarray:
     """``log P(|T| > |t|)`` for Student's t with ``df`` degrees of freedom."""
     shape, (t, df) = _prep(t, df)
     t2 = t * t
@@ -123,12 +280,82 @@ def t_logsf_two_sided(t, df) -> np.ndarray:
     return beta_logsf(y, 0.5, df / 2.0).reshape(shape)
 
 
-def neg_log10(logp) -> np.ndarray:
+def neg_log10(logp: ArrayLike) -> np.ndarray:
     """``-log10 p`` from a natural-log p-value."""
     return -np.asarray(logp, dtype=np.float64) / LN10
 
 
-def lambda_gc(chisq, df: int) -> float:
+# ---------------------------------------------------------------------------------------------
+# chi-square quantile and genomic inflation
+
+def _chi2_isf(p: float, df: float) -> float:
+    """Upper quantile ``x`` with ``P(chi2(df) > x) = p`` (``scipy.special.chdtri(df, p)``).
+
+    Solves ``log Q(df/2, x/2) = log p`` by Newton's method in ``x``, kept inside a bracket
+    (geometric bisection when a step leaves it). Working on ``log Q`` keeps the residual
+    meaningful down to tiny ``p``; the result is as accurate as ``log Q`` (~1e-15 relative).
+    Called a few times per scan, so simplicity wins over speed.
+    """
+    p, df = float(p), float(df)
+    if not (df > 0.0 and math.isfinite(df)) or not (0.0 <= p <= 1.0):
+        return math.nan  # also NaN inputs; chdtri returns NaN there too
+    if p == 1.0:
+        return 0.0
+    if p == 0.0:
+        return math.inf
+    s = df / 2.0
+    lgam = _lgamma1(s)
+    logp = math.log(p)
+    kernel = _kernels()[1]
+    sv, lv = np.array([s]), np.array([lgam])
+    xv = np.empty(1)
+
+    def g(x: float) -> float:  # log Q(s, x/2) - log p: decreasing in x
+        xv[0] = 0.5 * x
+        return float(kernel(sv, xv, lv)[0]) - logp
+
+    # bracket [lo, hi] with g(lo) > 0 >= g(hi), widening geometrically from the mean
+    x = df
+    gx = g(x)
+    if gx == 0.0:
+        return x
+    factor = 2.0
+    if gx > 0.0:
+        lo, hi = x, x * factor
+        while g(hi) > 0.0:
+            lo, hi = hi, hi * factor
+            factor *= factor
+            if not math.isfinite(hi):
+                return math.inf
+    else:
+        lo, hi = x / factor, x
+        while g(lo) <= 0.0:
+            lo, hi = lo / factor, lo
+            factor *= factor
+            if lo == 0.0:
+                return 0.0
+    x = math.sqrt(lo * hi)
+    for _ in range(200):
+        gx = g(x)
+        if gx == 0.0:
+            return x
+        if gx > 0.0:
+            lo = x
+        else:
+            hi = x
+        # d/dx log Q(s, x/2) = -(1/2) * gamma density(x/2) / Q(s, x/2)
+        t = 0.5 * x
+        dlog = -0.5 * math.exp(-t + (s - 1.0) * math.log(t) - lgam - (gx + logp))
+        nxt = x - gx / dlog if dlog < 0.0 else math.nan
+        if not (lo < nxt < hi):
+            nxt = math.sqrt(lo * hi)  # Newton left the bracket: geometric bisection
+        if abs(nxt - x) <= 1e-15 * x or hi - lo <= 4.0 * math.ulp(hi):
+            return nxt
+        x = nxt
+    return x
+
+
+def lambda_gc(chisq: ArrayLike, df: int) -> float:
     """Genomic inflation of a ``df``-degree-of-freedom statistic: ``median(T)/median(chi2_df)``.
 
     statistics.md section 10: never use the 1-df formula on D-df p-values, it overstates a
@@ -138,10 +365,10 @@ def lambda_gc(chisq, df: int) -> float:
     chisq = chisq[np.isfinite(chisq)]
     if chisq.size == 0:
         return float("nan")
-    return float(np.median(chisq) / special.chdtri(df, 0.5))
+    return float(np.median(chisq) / _chi2_isf(0.5, df))
 
 
-def lambda_gc_from_p(p, df: int) -> float:
+def lambda_gc_from_p(p: ArrayLike, df: int) -> float:
     """λ_D from p-values: ``chi2.isf(median(p), df) / chi2.ppf(0.5, df)`` (section 10).
 
     Use it for exact (Beta) p-values, whose implied chi-square is not the reported statistic.
@@ -150,4 +377,4 @@ def lambda_gc_from_p(p, df: int) -> float:
     p = p[np.isfinite(p)]
     if p.size == 0:
         return float("nan")
-    return float(special.chdtri(df, np.median(p)) / special.chdtri(df, 0.5))
+    return float(_chi2_isf(np.median(p), df) / _chi2_isf(0.5, df))

@@ -91,3 +91,50 @@ def test_lambda_gc_uses_d_df_median():
     assert lambda_gc(x, 10) == pytest.approx(1.0, abs=0.03)
     assert lambda_gc(1.1 * x, 10) == pytest.approx(1.1, abs=0.03)
     assert lambda_gc_from_p(stats.chi2.sf(1.1 * x, 10), 10) == pytest.approx(1.1, abs=0.03)
+
+
+def test_log_beta_small_arguments_match_mpmath():
+    # max(a, b) < 20 uses the Gamma ratio (no scipy): within ~1.4e-14 absolute, as betaln
+    rng = np.random.default_rng(4)
+    a = np.concatenate([rng.uniform(0.01, 20, 300), np.arange(1, 40) / 2])
+    b = np.concatenate([rng.uniform(0.01, 20, 300), np.arange(39, 0, -1) / 2])
+    got = log_beta(a, b)
+    with mpmath.workdps(40):
+        ref = np.array([float(mpmath.log(mpmath.beta(mpmath.mpf(x), mpmath.mpf(y))))
+                        for x, y in zip(a, b)])
+    np.testing.assert_allclose(got, ref, rtol=0, atol=3e-14)
+    # broadcasting and one value per distinct pair
+    np.testing.assert_array_equal(log_beta(a[:5, None], b[None, :7]),
+                                  np.array([[float(log_beta(x, y)) for y in b[:7]] for x in a[:5]]))
+
+
+@pytest.mark.parametrize("p", [0.5, 1e-3, 0.1, 0.9, 1e-10])
+def test_chi2_quantile_matches_scipy_chdtri(p):
+    from scipy import special
+
+    from gwaskit.stats.pvalues import _chi2_isf
+
+    df = np.arange(1, 1001)
+    got = np.array([_chi2_isf(p, d) for d in df])
+    np.testing.assert_allclose(got, special.chdtri(df, p), rtol=1e-12)
+
+
+def test_chi2_quantile_edges():
+    from gwaskit.stats.pvalues import _chi2_isf
+
+    assert _chi2_isf(1.0, 3) == 0.0
+    assert _chi2_isf(0.0, 3) == np.inf
+    for p, df in [(1.5, 3), (-0.1, 3), (np.nan, 3), (0.5, 0), (0.5, -1), (0.5, np.nan)]:
+        assert np.isnan(_chi2_isf(p, df))
+    # deep tail: residual of the quantile against mpmath
+    x = _chi2_isf(1e-300, 4)
+    with mpmath.workdps(40):
+        q = mpmath.gammainc(2, mpmath.mpf(x) / 2, regularized=True)
+    assert float(q) == pytest.approx(1e-300, rel=1e-13)
+
+
+def test_lambda_gc_exact_median():
+    # chi2(1) median is 0.454936423119572...; median(T) / that
+    assert lambda_gc(np.array([0.454936423119572694]), 1) == pytest.approx(1.0, rel=1e-14)
+    assert np.isnan(lambda_gc(np.array([np.nan]), 1))
+    assert lambda_gc_from_p(np.array([0.5, np.nan]), 7) == pytest.approx(1.0, rel=1e-14)
