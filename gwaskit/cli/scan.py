@@ -58,7 +58,8 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--chunk-size", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Variants per block.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="numba/decoding threads (BLAS runs single-threaded per chunk in every mode).")
+              help="Worker threads, each decoding and testing one chunk (default: all usable "
+                   "CPUs); BLAS runs single-threaded per chunk in every mode.")
 @click.option("--scheduler", default=None,
               help="Run the chunks on a running Dask scheduler, e.g. tcp://host:8786 (needs "
                    "gwaskit[dist]; the genotype files must be readable under the same paths on "

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 import uuid
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
 
 from .._log import logger
 from ..errors import InputError
 from .plan import Chunk
-from .tasks import ChunkResult, ScanJob, _mark_bad, compute_chunk, decode_chunk, run_chunk
+from .tasks import ChunkResult, ScanJob, run_chunk
 
 __all__ = ["run_in_process", "run_dask", "run_tasks", "describe_mode"]
 
@@ -32,36 +32,42 @@ def describe_mode(scheduler: str | None, workers: int | None) -> str:
     return "in-process"
 
 
-def _test_delay() -> None:
-    delay = float(os.environ.get("_GWASKIT_TEST_CHUNK_DELAY", "0") or 0)  # tests only
-    if delay > 0:
-        time.sleep(delay)
-
-
 def run_in_process(job: ScanJob, chunks: Sequence[Chunk], reader,
-                   on_result: Callable[[ChunkResult], None]) -> None:
-    """Chunks in plan order in this process: the next chunk is decoded (reader thread pool)
-    while the current one is tested; BLAS runs single-threaded, as in a Dask task, so the bits
-    match the distributed modes."""
+                   on_result: Callable[[ChunkResult], None], threads: int = 1) -> None:
+    """Chunks on ``threads`` worker threads of this process; results in plan order.
+
+    Each worker decodes one chunk and tests it, exactly as a Dask task does
+    (:func:`~gwaskit.engine.tasks.run_chunk`): decoders, inflaters, the C kernels and BLAS
+    release the GIL, so the workers run in parallel. BLAS is single-threaded, as in a Dask
+    task, so the bits match the distributed modes whatever ``threads`` is. At most
+    ``threads + 1`` chunks are in flight (memory ~ ``(threads + 1) x N x chunk x itemsize``);
+    ``on_result`` is called in the calling thread, in plan order.
+    """
     from threadpoolctl import threadpool_limits
 
     if not chunks:
         return
+    threads = max(1, int(threads))
+    todo = iter(chunks)
+    pending: deque = deque()
     with threadpool_limits(limits=1, user_api="blas"), \
-            ThreadPoolExecutor(1, thread_name_prefix="gwaskit-prefetch") as pool:
-        nxt = pool.submit(decode_chunk, job, chunks[0], reader)
-        for k, ch in enumerate(chunks):
-            t0 = time.time()
-            try:
-                vt, dos, skipped = nxt.result()
-            finally:
-                nxt = None
-            if k + 1 < len(chunks):
-                nxt = pool.submit(decode_chunk, job, chunks[k + 1], reader)
-            _test_delay()
-            df = _mark_bad(compute_chunk(job, vt, dos), ch, skipped)
-            del vt, dos
-            on_result(ChunkResult(ch, df, skipped, time.time() - t0))
+            ThreadPoolExecutor(threads, thread_name_prefix="gwaskit-chunk") as pool:
+
+        def submit_next() -> None:
+            ch = next(todo, None)
+            if ch is not None:
+                pending.append(pool.submit(run_chunk, job, ch, reader, pin_blas=False))
+
+        try:
+            for _ in range(threads + 1):
+                submit_next()
+            while pending:
+                res = pending.popleft().result()
+                submit_next()
+                on_result(res)
+        finally:
+            for fut in pending:  # an error or an interrupt: start nothing new
+                fut.cancel()
 
 
 def _connect_timeout() -> float:

@@ -13,6 +13,7 @@ same bits on the same machine. numba kernels reduce per column (thread count doe
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -32,7 +33,7 @@ ERR_BAD = "BAD_GENOTYPES"
 _READERS: dict = {}
 _READERS_LOCK = threading.Lock()
 # numba's default (workqueue) threading layer aborts when two threads launch parallel kernels
-# at once: a worker with several threads runs the statistics of one chunk at a time
+# at once: with the numba backend, a process runs the statistics of one chunk at a time
 _COMPUTE_LOCK = threading.Lock()
 _BLAS_PINNED = False
 
@@ -82,31 +83,44 @@ def _np_dtype(job: ScanJob):
     return np.float32 if job.dtype == "float32" else np.float64
 
 
+_BUFFERS = threading.local()
+
+
+def _chunk_buffer(shape: tuple, dtype) -> np.ndarray:
+    """A Fortran-ordered array for one decoded chunk, recycled per thread (see
+    :func:`gwaskit.io.genotypes._recycled`: reused only once nobody else references it)."""
+    from ..io.genotypes import _recycled
+
+    spare = getattr(_BUFFERS, "spare", None)
+    if spare is None:
+        spare = _BUFFERS.spare = []
+    return _recycled(spare, shape, np.dtype(dtype))
+
+
 def decode_chunk(job: ScanJob, chunk: Chunk, reader=None) -> tuple[pd.DataFrame, np.ndarray, list]:
     """Dosages of ``chunk`` for the analysis samples: ``(variant_table, N x m, skipped)``.
 
     A corrupt variant raises :class:`GenotypeFormatError` (naming file and variant) unless
     ``job.skip_bad_variants``: then the chunk is re-decoded variant by variant and each
-    unreadable variant becomes a NaN column, listed in ``skipped``.
+    unreadable variant becomes a NaN column, listed in ``skipped``. The array is recycled for
+    a later chunk of the same thread once the caller drops every reference to it.
     """
     reader = reader if reader is not None else _reader_for(job)
     idx = np.arange(chunk.start, chunk.stop, dtype=np.int64)
     dt = _np_dtype(job)
+    out = _chunk_buffer((len(job.sample_index), chunk.size), dt)
     try:
-        (vt, dos), = reader.iter_dosages(chunk_size=max(chunk.size, 1), samples=job.sample_index,
-                                         variants=idx, dtype=dt)
+        vt, dos = reader.read_dosages(samples=job.sample_index, variants=idx, out=out)
         return vt, dos, []
     except GenotypeFormatError:
         if not job.skip_bad_variants:
             raise
     vt = reader.variants.iloc[idx]
-    dos = np.empty((len(job.sample_index), chunk.size), dtype=dt, order="F")
+    dos = out
     skipped = []
     for k, i in enumerate(idx.tolist()):
         try:
-            (_, one), = reader.iter_dosages(chunk_size=1, samples=job.sample_index, variants=[i],
-                                            dtype=dt)
-            dos[:, k] = one[:, 0]
+            reader.read_dosages(samples=job.sample_index, variants=[i], out=dos[:, k:k + 1])
         except GenotypeFormatError as e:
             dos[:, k] = np.nan
             path = reader.paths[chunk.file] if hasattr(reader, "paths") else job.paths[0]
@@ -117,12 +131,21 @@ def decode_chunk(job: ScanJob, chunk: Chunk, reader=None) -> tuple[pd.DataFrame,
     return vt, dos, skipped
 
 
+def _numba_parallel_in_use() -> bool:
+    """True when the statistics run numba ``parallel=True`` kernels (the fallback backend)."""
+    from ..stats import _scan_kernels, pvalues
+
+    return _scan_kernels.backend() == "numba" or pvalues.backend() == "numba"
+
+
 def compute_chunk(job: ScanJob, vt: pd.DataFrame, dos: np.ndarray) -> pd.DataFrame:
     """Apply the fitted model to one decoded chunk; one row per variant (the output columns)."""
     from ..stats.multitrait import OUTPUT_COLUMNS
 
     model = job.model
-    with _COMPUTE_LOCK:
+    # numba's default threading layer aborts when two threads launch parallel kernels at once;
+    # the C kernels have no such limit, so chunks are tested concurrently with them
+    with _COMPUTE_LOCK if _numba_parallel_in_use() else contextlib.nullcontext():
         res = model.test(dos)
     vt = vt.reset_index(drop=True)
     block = {c: vt[c].to_numpy() for c in OUTPUT_COLUMNS[:5]}

@@ -214,11 +214,8 @@ class GenotypeReader:
             raise InputError(f"dtype must be float32 or float64, not {dtype}")
         if chunk_size < 1:
             raise InputError(f"chunk_size must be >= 1, not {chunk_size}")
-        sidx = _as_index(samples, self.n_samples, "sample", sort=False)
-        if sidx is not None and len(sidx) == self.n_samples and np.array_equal(
-            sidx, np.arange(self.n_samples)
-        ):
-            sidx = None
+        sidx = _all_as_none(_as_index(samples, self.n_samples, "sample", sort=False),
+                            self.n_samples)
         vidx = _as_index(variants, self.n_variants, "variant", sort=True)
         if vidx is None:
             vidx = np.arange(self.n_variants, dtype=np.int64)
@@ -231,22 +228,38 @@ class GenotypeReader:
             yield self.variants.iloc[g], out
 
     def read_dosages(
-        self, samples=None, variants=None, dtype=np.float32
+        self, samples=None, variants=None, dtype=np.float32, out: np.ndarray | None = None
     ) -> tuple[pd.DataFrame, np.ndarray]:
-        """All selected dosages in memory: ``(variant_table, array)`` as in :meth:`iter_dosages`."""
-        dtype = np.dtype(dtype)
+        """All selected dosages in memory: ``(variant_table, array)`` as in :meth:`iter_dosages`.
+
+        ``out``: optional Fortran-ordered array of shape ``(n_selected_samples,
+        n_selected_variants)`` to fill instead of allocating (its dtype wins over ``dtype``).
+        """
+        dtype = np.dtype(dtype if out is None else out.dtype)
         if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise InputError(f"dtype must be float32 or float64, not {dtype}")
-        sidx = _as_index(samples, self.n_samples, "sample", sort=False)
+        sidx = _all_as_none(_as_index(samples, self.n_samples, "sample", sort=False),
+                            self.n_samples)
         vidx = _as_index(variants, self.n_variants, "variant", sort=True)
         if vidx is None:
             vidx = np.arange(self.n_variants, dtype=np.int64)
         ns = self.n_samples if sidx is None else len(sidx)
-        out = np.empty((ns, len(vidx)), dtype=dtype, order="F")
+        if out is None:
+            out = np.empty((ns, len(vidx)), dtype=dtype, order="F")
+        elif out.shape != (ns, len(vidx)) or not out.flags.f_contiguous:
+            raise ValueError(f"out: expected a Fortran-ordered {(ns, len(vidx))} array, got "
+                             f"shape {out.shape}")
         step = 4096
         for s in range(0, len(vidx), step):
             self._fill(out[:, s : s + step], vidx[s : s + step], sidx)
         return self.variants.iloc[vidx], out
+
+
+def _all_as_none(sidx: np.ndarray | None, n: int) -> np.ndarray | None:
+    """None for "every sample in file order" (the decoders' fast path), else ``sidx``."""
+    if sidx is not None and len(sidx) == n and np.array_equal(sidx, np.arange(n)):
+        return None
+    return sidx
 
 
 def _recycled(spare: list, shape: tuple, dtype) -> np.ndarray:

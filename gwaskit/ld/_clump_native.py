@@ -22,12 +22,10 @@ Nothing is required: with no compiler, a failed build or load, or ``GWASKIT_NATI
 from __future__ import annotations
 
 import ctypes
-import hashlib
-import os
-import sys
-from pathlib import Path
 
 import numpy as np
+
+from .._native import BASE_FLAGS, load_library
 
 _SRC = r"""
 #include <math.h>
@@ -468,30 +466,7 @@ void gk_r2_raw(const uint8_t *bed, int64_t offset, int64_t bpv, const uint64_t *
 }
 """
 
-_FLAGS = ["-O2", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off", "-mpopcnt"]
-_lib = None
-_tried = False
-
-
-def _cache_dir() -> Path:
-    d = os.environ.get("GWASKIT_CACHE_DIR") or Path.home() / ".cache" / "gwaskit"
-    return Path(d).expanduser()
-
-
-def _build(target: Path, cc: str, flags: list[str]) -> bool:
-    import subprocess
-    import tempfile
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
-        src = Path(tmp) / "clump_kernels.c"
-        src.write_text(_SRC)
-        so = Path(tmp) / target.name
-        r = subprocess.run([cc, *flags, "-o", str(so), str(src), "-lm"], capture_output=True, timeout=120)
-        if r.returncode != 0 or not so.exists():
-            return False
-        os.replace(so, target)  # atomic: concurrent builders write identical files
-    return True
+_FLAGS = [*BASE_FLAGS, "-mpopcnt"]
 
 
 def _cpu_has_popcnt() -> bool:
@@ -505,45 +480,32 @@ def _cpu_has_popcnt() -> bool:
     return False
 
 
+def _declare(lib) -> None:
+    p, i64, f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
+    lib.gk_init.argtypes = []
+    lib.gk_init_raw.argtypes = []
+    lib.gk_init_raw.restype = None
+    lib.gk_r2_raw.argtypes = [p, i64, i64, p, i64, i64, i64, p, i64, p, p, f64, p]
+    lib.gk_r2_raw.restype = None
+    lib.gk_decode_all.argtypes = [p, i64, i64, i64, p, i64, i64, p, p]
+    lib.gk_decode_samples.argtypes = [p, i64, i64, p, i64, p, i64, i64, p, p]
+    lib.gk_hap_r2_slots.argtypes = [p, p, i64, i64, i64, p, i64, p, f64]
+    lib.gk_hap_r2_from_counts.argtypes = [p]
+    lib.gk_hap_r2_from_counts.restype = f64
+    for f in (lib.gk_init, lib.gk_decode_all, lib.gk_decode_samples, lib.gk_hap_r2_slots):
+        f.restype = None
+    lib.gk_init()
+    lib.gk_init_raw()
+
+
 def load():
     """The ctypes library, or None (no compiler / build or load failed / ``GWASKIT_NATIVE=0``)."""
-    global _lib, _tried
-    if _tried:
-        return _lib
-    _tried = True
-    if os.environ.get("GWASKIT_NATIVE", "1") == "0" or sys.platform == "win32" or sys.byteorder != "little":
-        return None
-    try:
-        import platform
+    import platform
 
-        flags = list(_FLAGS)
-        if platform.machine() not in ("x86_64", "AMD64") or not _cpu_has_popcnt():
-            flags.remove("-mpopcnt")
-        cc = os.environ.get("CC", "cc")
-        key = hashlib.sha256("\0".join([_SRC, cc, *flags, platform.machine(), sys.platform]).encode()).hexdigest()[:16]
-        target = _cache_dir() / f"clump_kernels-{key}.so"
-        if not target.exists() and not _build(target, cc, flags):
-            return None
-        lib = ctypes.CDLL(str(target))
-        p, i64, f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
-        lib.gk_init.argtypes = []
-        lib.gk_init_raw.argtypes = []
-        lib.gk_init_raw.restype = None
-        lib.gk_r2_raw.argtypes = [p, i64, i64, p, i64, i64, i64, p, i64, p, p, f64, p]
-        lib.gk_r2_raw.restype = None
-        lib.gk_decode_all.argtypes = [p, i64, i64, i64, p, i64, i64, p, p]
-        lib.gk_decode_samples.argtypes = [p, i64, i64, p, i64, p, i64, i64, p, p]
-        lib.gk_hap_r2_slots.argtypes = [p, p, i64, i64, i64, p, i64, p, f64]
-        lib.gk_hap_r2_from_counts.argtypes = [p]
-        lib.gk_hap_r2_from_counts.restype = f64
-        for f in (lib.gk_init, lib.gk_decode_all, lib.gk_decode_samples, lib.gk_hap_r2_slots):
-            f.restype = None
-        lib.gk_init()
-        lib.gk_init_raw()
-        _lib = lib
-    except Exception:  # any failure means: use the numba kernels
-        _lib = None
-    return _lib
+    flags = list(_FLAGS)
+    if platform.machine() not in ("x86_64", "AMD64") or not _cpu_has_popcnt():
+        flags.remove("-mpopcnt")
+    return load_library("clump_kernels", _SRC, _declare, flags=flags)
 
 
 def _ptr(a: np.ndarray) -> int:

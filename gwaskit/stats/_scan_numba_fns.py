@@ -1,4 +1,7 @@
-"""numba kernels of the multi-trait scan (see :mod:`gwaskit.stats.multitrait`)."""
+"""numba kernels of the multi-trait scan (see :mod:`gwaskit.stats.multitrait`).
+
+The fallback of :mod:`gwaskit.stats._scan_kernels` when the C twins cannot be built.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -59,32 +62,6 @@ def impute_centre(G, out, mean, ss, nobs, dsum):
                 out[i, j] = w
                 acc += w * w
         ss[j] = acc
-
-
-@njit(cache=True, parallel=True)
-def rank_inverse_normal_table(Yt, order, table, out):
-    """Average ranks of each row of a NaN-free (D, N) matrix mapped through ``table``.
-
-    ``order[j]`` sorts ``Yt[j]`` (any sort; numpy's ``argsort`` is 2x faster than numba's).
-    ``table[k]`` is the transformed value of the (average) rank ``r = 1 + k/2``; ranks of tied
-    values are averages of consecutive integers, hence integers or half-integers, so
-    ``2r − 2`` indexes ``table`` exactly (length ``2N − 1``). ``out`` is (N, D).
-    """
-    d, n = Yt.shape
-    for j in prange(d):
-        col = Yt[j]
-        o = order[j]
-        i = 0
-        while i < n:
-            k = i
-            v = col[o[i]]
-            while k + 1 < n and col[o[k + 1]] == v:
-                k += 1
-            # ranks i+1 .. k+1 -> average (i + k + 2)/2; index 2r - 2 = i + k
-            t = table[i + k]
-            for u in range(i, k + 1):
-                out[o[u], j] = t
-            i = k + 1
 
 
 @njit(cache=True, parallel=True, fastmath=_FM)

@@ -31,11 +31,11 @@ does not grow with the number of variants beyond the result table. :func:`gwaski
 """
 from __future__ import annotations
 
+import threading
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import linalg
 
 from .._log import logger
 from ..errors import InputError
@@ -181,14 +181,14 @@ class MultiTraitScan:
         R0 = Y - Qf @ (Qf.T @ Y)
         S0 = R0.T @ R0
         try:
-            L = linalg.cholesky(S0, lower=True)
-        except linalg.LinAlgError:
+            L = np.linalg.cholesky(S0)  # lower
+        except np.linalg.LinAlgError:
             L = None
         # L_jj² / S0_jj = 1 − R² of column j on the columns before it
         if L is None or np.any(np.abs(np.diag(L)) <= 1e-6 * np.sqrt(np.diag(S0))):
             raise InputError("phenotypes: the covariate-adjusted phenotype columns are linearly "
                              "dependent (or constant); reduce them with --pca k")
-        W = linalg.solve_triangular(L, R0.T, lower=True).T  # R0 L^-T, orthonormal columns
+        W = np.linalg.solve(L, R0.T).T  # R0 L^-T, orthonormal columns (L is D x D)
 
         self.n_, self.d_, self.c_ = n, d, c
         self.covariates_kept_, self.covariates_dropped_ = kept, dropped
@@ -220,7 +220,7 @@ class MultiTraitScan:
         ``beta_<k>``, ``standard_error_<k>``, ``p_value_<k>``. Variants with an errcode have NaN
         statistics.
         """
-        from ._scan_numba_fns import column_stats, impute_centre
+        from ._scan_kernels import column_stats, impute_centre
 
         if not hasattr(self, "_A"):
             raise RuntimeError("MultiTraitScan.test() called before fit()")
@@ -343,7 +343,7 @@ class MultiTraitScan:
           the tested columns are mean-imputed and centred into a reused buffer, then one GEMM.
           ``ss`` of those columns is replaced by the sum of squares of the rounded values.
         """
-        from ._scan_numba_fns import centre_columns
+        from ._scan_kernels import centre_columns
 
         A = self._A
         n, m = G.shape
@@ -372,22 +372,25 @@ class MultiTraitScan:
         return C
 
     def _work_buffer(self, n: int, m: int, dtype) -> np.ndarray:
-        """An (n, m) Fortran-ordered scratch array, reused across blocks.
+        """An (n, m) Fortran-ordered scratch array, reused across blocks (one per thread).
 
         Fresh arrays of a block's size cost a page fault per 4 KiB on first write (as much as
         the centring pass itself); the buffer grows to the largest block seen and the first
-        ``m`` columns are returned (still Fortran-contiguous). Not thread-safe: one
-        :meth:`test` call at a time per model.
+        ``m`` columns are returned (still Fortran-contiguous). Buffers are thread-local, so
+        several threads may call :meth:`test` on one fitted model at once.
         """
-        buf = getattr(self, "_work", None)
+        tls = self.__dict__.get("_tls")
+        if tls is None:
+            tls = self.__dict__.setdefault("_tls", threading.local())  # atomic under the GIL
+        buf = getattr(tls, "work", None)
         if buf is None or buf.shape[0] != n or buf.shape[1] < m or buf.dtype != dtype:
             buf = np.empty((n, m), dtype=dtype, order="F")
-            self._work = buf
+            tls.work = buf
         return buf[:, :m]
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state.pop("_work", None)  # scratch memory, not model state
+        state.pop("_tls", None)  # per-thread scratch memory, not model state
         return state
 
     def _statistic(self, q: np.ndarray) -> np.ndarray:

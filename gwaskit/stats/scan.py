@@ -6,6 +6,7 @@ here); this module streams genotype chunks through a fitted model and assembles 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Callable, Sequence
 
@@ -64,10 +65,13 @@ def scan(
     pheno, pheno_cols : phenotype table and the columns (names or globs) forming the embedding
     covar, covar_cols, categorical : covariates (the intercept is always added)
     pca, rank_normalize, test, pvalue, per_dim, maf, mac, dtype : see :class:`MultiTraitScan`
-    chunk_size : variants per chunk (memory ~ N x chunk_size x 8 bytes); chunks never straddle
-        two files (:func:`gwaskit.engine.plan.plan_chunks`)
-    threads : numba and genotype-decoding threads (default: library defaults). BLAS always runs
-        single-threaded per chunk, in every mode, so results are bit-identical across modes.
+    chunk_size : variants per chunk; chunks never straddle two files
+        (:func:`gwaskit.engine.plan.plan_chunks`). In-process memory is about
+        ``(threads + 1) x N x chunk_size x 4`` bytes (float32) beyond the null model.
+    threads : in-process worker threads, each decoding and testing one chunk at a time
+        (default: :func:`gwaskit.io.bgen.default_threads`, the usable CPUs); also caps numba's
+        threads. BLAS always runs single-threaded per chunk, in every mode, so results are
+        bit-identical across modes and thread counts.
     progress : called with the number of variants finished after each chunk
     info : if given, filled with the run's metadata (N, D, c, covariates kept/dropped, test,
         p-value law, λ_GC of the D-df statistic, number of variants, chunks, time)
@@ -92,6 +96,7 @@ def scan(
     from ..engine.execute import describe_mode, run_dask, run_in_process
     from ..engine.plan import plan_chunks
     from ..engine.tasks import ScanJob
+    from ..io.bgen import default_threads
     from ..io.genotypes import open_genotypes
     from ..io.tables import load_analysis_data
 
@@ -110,7 +115,9 @@ def scan(
     info = info if info is not None else {}
     model = MultiTraitScan(test=test, pvalue=pvalue, per_dim=per_dim, pca=pca,
                            rank_normalize=rank_normalize, maf=maf, mac=mac, dtype=dtype)
-    reader = open_genotypes(bgen if bgen is not None else bed, sample_file=sample_file)
+    # chunks run on `threads` worker threads, each decoding its own chunk: one reader thread
+    reader = open_genotypes(bgen if bgen is not None else bed, sample_file=sample_file,
+                            n_threads=1)
     limiter = lambda: None  # noqa: E731
     wd = None
     try:
@@ -144,6 +151,7 @@ def scan(
         if before_genotypes is not None:
             before_genotypes()
         limiter = _thread_limits(threads)
+        n_workers = threads if threads is not None else default_threads()
         if wd is not None:
             wd.open()
         todo = [c for c in chunks if c.index not in done]
@@ -182,7 +190,7 @@ def scan(
                     close()
                 run_dask(job, todo, on_result, scheduler=scheduler, workers=workers)
             else:
-                run_in_process(job, todo, reader, on_result)
+                run_in_process(job, todo, reader, on_result, threads=n_workers)
         except GenotypeFormatError as e:
             kept = (f"{info['chunks_done']} finished chunk(s) kept in {wd.path}; "
                     if wd is not None else "")
@@ -236,20 +244,23 @@ def scan(
 
 
 def _thread_limits(threads: int | None) -> Callable[[], None]:
-    """Limit BLAS and numba threads; returns a function restoring the previous settings."""
+    """Limit BLAS threads (and numba's, when numba is loaded: the C kernels do not need it);
+    returns a function restoring the previous settings."""
     if threads is None:
         return lambda: None
     if threads < 1:
         raise InputError(f"--threads: must be >= 1, got {threads}")
-    import numba
     from threadpoolctl import threadpool_limits
 
-    old = numba.get_num_threads()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    numba = sys.modules.get("numba")
+    old = numba.get_num_threads() if numba is not None else None
+    if numba is not None:
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     lim = threadpool_limits(limits=threads)
 
     def restore() -> None:
         lim.restore_original_limits()
-        numba.set_num_threads(old)
+        if numba is not None:
+            numba.set_num_threads(old)
 
     return restore

@@ -63,3 +63,51 @@ def test_residualize():
     np.testing.assert_allclose(R, Y - X @ np.linalg.lstsq(X, Y, rcond=None)[0], atol=1e-10)
     Qf = covariate_basis(F, 40)
     np.testing.assert_allclose(Qf.T @ Qf, np.eye(3), atol=1e-12)
+
+
+def test_ndtri_matches_scipy():
+    from scipy import special
+
+    from gwaskit.stats.transforms import ndtri
+
+    p = np.concatenate([np.linspace(1e-12, 1 - 1e-12, 100_001), np.logspace(-300, -1, 500),
+                        1 - np.logspace(-16, -1, 100)])
+    got, want = ndtri(p), special.ndtri(p)
+    far = np.abs(want) > 0.1
+    assert np.max(np.abs(got[far] - want[far]) / np.abs(want[far])) < 2e-15
+    assert np.max(np.abs(got[~far] - want[~far])) < 5e-16
+    np.testing.assert_array_equal(ndtri(np.array([0.0, 1.0, 0.5])), [-np.inf, np.inf, 0.0])
+    assert np.isnan(ndtri(np.array([-0.1, 1.5, np.nan]))).all()
+
+
+@pytest.mark.parametrize("n_levels", [3, 50, None])
+def test_rank_inverse_normal_ties_equal_rankdata(n_levels):
+    from scipy import special
+
+    rng = np.random.default_rng(n_levels or 7)
+    n, d = 400, 5
+    Y = (rng.integers(0, n_levels, size=(n, d)).astype(float) if n_levels
+         else rng.normal(size=(n, d)))
+    Y[0, 0] = -0.0  # equal to 0.0: one tie run
+    Y[1, 0] = 0.0
+    want = special.ndtri((stats.rankdata(Y, axis=0) - 3 / 8) / (n + 1 / 4))
+    np.testing.assert_allclose(rank_inverse_normal(Y), want, rtol=1e-14, atol=1e-15)
+    Y[::7, 2] = np.nan  # per-column path
+    ok = ~np.isnan(Y[:, 2])
+    want2 = special.ndtri((stats.rankdata(Y[ok, 2]) - 3 / 8) / (ok.sum() + 1 / 4))
+    np.testing.assert_allclose(rank_inverse_normal(Y)[ok, 2], want2, rtol=1e-14, atol=1e-15)
+
+
+def test_pivoted_rank_matches_lapack():
+    from scipy import linalg
+
+    from gwaskit.stats.transforms import _pivoted_rank
+
+    rng = np.random.default_rng(3)
+    for trial in range(20):
+        X = rng.normal(size=(300, 8))
+        X[:, 3] = X[:, 0] - 2 * X[:, 1]          # exactly dependent
+        X[:, 5] = X[:, 2] + 1e-9 * rng.normal(size=300) * (trial % 2)  # nearly dependent
+        Xs = (X - X.mean(0)) / np.linalg.norm(X - X.mean(0), axis=0)
+        _, R, _ = linalg.qr(Xs, mode="economic", pivoting=True)
+        assert _pivoted_rank(Xs, 1e-7) == int(np.sum(np.abs(np.diag(R)) > 1e-7))
