@@ -6,35 +6,30 @@ decompressed block is decoded while it is still in cache). They are deliberately
 ``parallel=True``: numba's default ``workqueue`` threading layer aborts the process when two
 Python threads launch parallel kernels at once, which a Dask-threaded caller would do.
 
-Error codes returned by the kernels (0 = fine) are turned into one-line
-:class:`~gwaskit.errors.GenotypeFormatError` messages by :mod:`gwaskit.io.bgen`.
+Error codes returned by the kernels (0 = fine; defined in :mod:`gwaskit.io.bgen`) are turned
+into one-line :class:`~gwaskit.errors.GenotypeFormatError` messages by :mod:`gwaskit.io.bgen`.
+The reader uses the C twins of :func:`walk_variants` and :func:`decode_variant`
+(``_bgen_native.c``) when they can be built; these are the fallback.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
-# --- error codes -----------------------------------------------------------------------------
-OK = 0
-E_TRUNCATED = 1  # block extends past the end of the file / buffer
-E_N_MISMATCH = 2  # sample count in the probability block differs from the header
-E_NOT_BIALLELIC = 3  # K != 2 in the probability block
-E_BITS = 4  # bits per probability outside 1..32
-E_PLOIDY = 5  # ploidy byte outside [pmin, pmax] or > 63
-E_PHASED_FLAG = 6  # phased flag not 0/1
-E_SHORT_BLOCK = 7  # decompressed block shorter than the probabilities it announces
-E_BAD_LENGTH = 8  # a length field that cannot be right
-
-ERROR_TEXT = {
-    E_TRUNCATED: "block runs past the end of the file (truncated file?)",
-    E_N_MISMATCH: "sample count in the probability block differs from the file header",
-    E_NOT_BIALLELIC: "probability block is not biallelic",
-    E_BITS: "bits per probability outside 1..32",
-    E_PLOIDY: "invalid ploidy byte",
-    E_PHASED_FLAG: "invalid phased flag",
-    E_SHORT_BLOCK: "probability block shorter than announced (corrupt data?)",
-    E_BAD_LENGTH: "invalid length field (corrupt data?)",
-}
+# Error codes (and their texts) live in gwaskit.io.bgen, so that the reader can report them
+# without importing numba; the C twins in _bgen_native.c use the same values.
+from gwaskit.io.bgen import (  # noqa: F401  (re-exported)
+    E_BAD_LENGTH,
+    E_BITS,
+    E_N_MISMATCH,
+    E_NOT_BIALLELIC,
+    E_PHASED_FLAG,
+    E_PLOIDY,
+    E_SHORT_BLOCK,
+    E_TRUNCATED,
+    ERROR_TEXT,
+    OK,
+)
 
 
 @njit(cache=True, nogil=True)

@@ -15,15 +15,21 @@ calls (plink2 writes male chrX with ploidy 1) give the expected number of copies
 itself reports them as 0/2). For files written by plink2 allele 1 is ALT (read them with
 ``plink2 --bgen F ref-last``).
 
-How it works: the file is memory-mapped; a numba walk over the variant headers records each
+How it works: the file is memory-mapped; a walk over the variant headers records each
 genotype block's offset (cached under the cache directory for large files, never beside the
 input); reading decompresses each block in a thread pool (zlib via libdeflate or ISA-L when
 installed, stdlib zlib otherwise; zstd via ``zstandard``; all release the GIL) and decodes it
-in the same worker thread with a ``nogil`` numba kernel straight into the Fortran-ordered
-output column.
+in the same worker thread straight into the Fortran-ordered output column.
+
+The walk and the decoder are C kernels (``_bgen_native.c``, compiled once and loaded with
+ctypes by :mod:`gwaskit._native`; ctypes releases the GIL) so that reading a BGEN file does not
+start numba (~0.8 s, more than a typical read). Without a C compiler, or with
+``GWASKIT_NATIVE=0``, the ``nogil`` numba kernels of :mod:`gwaskit.io._bgen_numba_fns` are used;
+both give bit-identical dosages.
 """
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import mmap
 import os
@@ -37,10 +43,34 @@ import numpy as np
 import pandas as pd
 
 from gwaskit._log import logger
+from gwaskit._native import load_library, read_source
 from gwaskit.errors import GenotypeFormatError, InputError
-from gwaskit.io import _bgen_numba_fns as nf
 
 __all__ = ["BgenFile", "default_cache_dir", "default_threads"]
+
+# --- kernel error codes ----------------------------------------------------------------------
+# Shared by the numba kernels (which import them from here) and the C kernels (same values in
+# _bgen_native.c); defined here so that reporting an error does not import numba.
+OK = 0
+E_TRUNCATED = 1  # block extends past the end of the file / buffer
+E_N_MISMATCH = 2  # sample count in the probability block differs from the header
+E_NOT_BIALLELIC = 3  # K != 2 in the probability block
+E_BITS = 4  # bits per probability outside 1..32
+E_PLOIDY = 5  # ploidy byte outside [pmin, pmax] or > 63
+E_PHASED_FLAG = 6  # phased flag not 0/1
+E_SHORT_BLOCK = 7  # decompressed block shorter than the probabilities it announces
+E_BAD_LENGTH = 8  # a length field that cannot be right
+
+ERROR_TEXT = {
+    E_TRUNCATED: "block runs past the end of the file (truncated file?)",
+    E_N_MISMATCH: "sample count in the probability block differs from the file header",
+    E_NOT_BIALLELIC: "probability block is not biallelic",
+    E_BITS: "bits per probability outside 1..32",
+    E_PLOIDY: "invalid ploidy byte",
+    E_PHASED_FLAG: "invalid phased flag",
+    E_SHORT_BLOCK: "probability block shorter than announced (corrupt data?)",
+    E_BAD_LENGTH: "invalid length field (corrupt data?)",
+}
 
 #: Variant indices of files with at least this many variants are cached (parquet).
 INDEX_CACHE_MIN_VARIANTS = 200_000
@@ -113,6 +143,148 @@ def _unzstd(data, size):
 
         d = _zstd_local.d = zstandard.ZstdDecompressor()
     return d.decompress(data, max_output_size=size)
+
+
+# --- kernels: C when it can be built, numba otherwise -----------------------------------------
+def _declare(lib: ctypes.CDLL) -> None:
+    # c_void_p / c_int64 only: ctypes converts plain ints (and bytes, for decompressed blocks)
+    # without building a ctypes object per argument, which keeps a per-variant call cheap
+    p, i64 = ctypes.c_void_p, ctypes.c_int64
+    lib.gk_bgen_walk.argtypes = [p, i64, i64, i64, i64, p, p, p]
+    lib.gk_bgen_walk.restype = None
+    for f in (lib.gk_bgen_decode_f32, lib.gk_bgen_decode_f64):
+        f.argtypes = [p, i64, i64, p, i64, i64, p, i64, p]
+        f.restype = i64
+
+
+class _CDecoder:
+    """The C decoder bound to one output: every pointer and constant is computed once, so
+    decoding a variant is one ctypes call (:meth:`BgenFile._decode_range` calls it per variant).
+
+    Holds references to the arrays its raw pointers point into."""
+
+    __slots__ = ("_fn", "_keep", "_bp", "_n", "_sp", "_ns", "_all", "_op", "_st")
+
+    def __init__(self, fn, buf: np.ndarray, n: int, sidx: np.ndarray, all_samples: bool,
+                 flat: np.ndarray):
+        starts = np.empty(n + 1, dtype=np.int64)  # scratch for blocks with varying ploidy
+        self._fn = fn
+        self._keep = (buf, sidx, flat, starts)
+        self._bp = buf.ctypes.data
+        self._n = n
+        self._sp = sidx.ctypes.data
+        self._ns = len(sidx)
+        self._all = int(all_samples)
+        self._op = flat.ctypes.data
+        self._st = starts.ctypes.data
+
+    def at(self, off: int, ln: int, base: int) -> int:
+        """Decode the uncompressed block ``buf[off : off + ln]`` into ``flat[base:]``."""
+        return self._fn(self._bp + off, ln, self._n, self._sp, self._ns, self._all, self._op,
+                        base, self._st)
+
+    def block(self, data, base: int) -> int:
+        """Decode a decompressed block (bytes, bytearray or other buffer) into ``flat[base:]``."""
+        if type(data) is bytes or len(data) == 0:  # bytes: ctypes passes its buffer, no copy
+            ptr = data if len(data) else None
+        else:
+            try:  # writable buffer (libdeflate returns bytearray): 0.4 us, no copy
+                ptr = ctypes.addressof(ctypes.c_char.from_buffer(data))
+            except TypeError:  # read-only buffer: keep the view alive during the call
+                data = np.frombuffer(data, dtype=np.uint8)
+                ptr = data.ctypes.data
+        return self._fn(ptr, len(data), self._n, self._sp, self._ns, self._all, self._op, base,
+                        self._st)
+
+
+class _CKernels:
+    """The C kernels of ``_bgen_native.c`` with the interface of :class:`_NumbaKernels`."""
+
+    name = "c"
+
+    def __init__(self, lib: ctypes.CDLL):
+        self._lib = lib
+
+    def walk(self, buf: np.ndarray, start: int, m_max: int, compressed: bool):
+        """As :func:`gwaskit.io._bgen_numba_fns.walk_variants`.
+
+        Returns ``(n, err, fields, block, next_offset)``."""
+        buf = np.ascontiguousarray(buf, dtype=np.uint8)  # no copy for the memory map
+        # zeroed like the numba kernel's outputs (calloc: pages the walk never reaches cost nothing)
+        fields = np.zeros((m_max, 12), dtype=np.int64)
+        block = np.zeros((m_max, 3), dtype=np.int64)
+        res = np.zeros(3, dtype=np.int64)
+        self._lib.gk_bgen_walk(buf.ctypes.data, buf.shape[0], int(start), int(m_max),
+                               int(bool(compressed)), fields.ctypes.data, block.ctypes.data,
+                               res.ctypes.data)
+        return int(res[0]), int(res[1]), fields, block, int(res[2])
+
+    def decoder(self, buf: np.ndarray, n: int, sidx: np.ndarray, all_samples: bool,
+                flat: np.ndarray):
+        """``(at, block)``: decode functions bound to the output ``flat``.
+
+        ``at(off, ln, base)`` decodes ``buf[off : off + ln]``, ``block(data, base)`` a
+        decompressed block; both write ``flat[base:]`` and return an error code (0 = fine)."""
+        if flat.dtype == np.float32:
+            fn = self._lib.gk_bgen_decode_f32
+        elif flat.dtype == np.float64:
+            fn = self._lib.gk_bgen_decode_f64
+        else:  # no C variant for other output types
+            return _NumbaKernels().decoder(buf, n, sidx, all_samples, flat)
+        if not (flat.flags.c_contiguous and buf.flags.c_contiguous and buf.dtype == np.uint8):
+            raise ValueError("decoder needs contiguous uint8 input and contiguous output")
+        d = _CDecoder(fn, buf, n, np.ascontiguousarray(sidx, dtype=np.int64), all_samples, flat)
+        return d.at, d.block
+
+
+class _NumbaKernels:
+    """The numba kernels of :mod:`gwaskit.io._bgen_numba_fns` (imported here, on first use)."""
+
+    name = "numba"
+
+    def __init__(self):
+        from gwaskit.io import _bgen_numba_fns
+
+        self._nf = _bgen_numba_fns
+
+    def walk(self, buf: np.ndarray, start: int, m_max: int, compressed: bool):
+        return self._nf.walk_variants(buf, start, m_max, compressed)
+
+    def decoder(self, buf: np.ndarray, n: int, sidx: np.ndarray, all_samples: bool,
+                flat: np.ndarray):
+        decode = self._nf.decode_variant
+
+        def at(off: int, ln: int, base: int) -> int:
+            return decode(buf[off : off + ln], n, sidx, all_samples, flat, base)
+
+        def block(data, base: int) -> int:
+            return decode(np.frombuffer(data, dtype=np.uint8), n, sidx, all_samples, flat, base)
+
+        return at, block
+
+
+def _c_kernels() -> _CKernels | None:
+    """The C kernels, or None (no compiler, build failure, ``GWASKIT_NATIVE=0``, source missing)."""
+    try:
+        source = read_source(__file__, "_bgen_native.c")
+    except OSError:
+        return None
+    lib = load_library("bgen_kernels", source, _declare)
+    return None if lib is None else _CKernels(lib)
+
+
+_KERNELS: _CKernels | _NumbaKernels | None = None
+
+
+def _kernels() -> _CKernels | _NumbaKernels:
+    """The kernels in use: C when available, else numba (chosen once per process)."""
+    global _KERNELS
+    k = _KERNELS
+    if k is None:  # a race only builds the same object twice
+        k = _c_kernels() or _NumbaKernels()
+        logger.debug("BGEN kernels: %s", k.name)
+        _KERNELS = k
+    return k
 
 
 def _chrom_label(c: str) -> str:
@@ -291,13 +463,14 @@ class BgenFile:
         start = self.first_variant
         done = 0
         compressed = self.compression != 0
+        walk = _kernels().walk
         while done < m:
             want = min(_WALK_BATCH, m - done)
-            n, err, fields, block, nxt = nf.walk_variants(self._buf, start, want, compressed)
+            n, err, fields, block, nxt = walk(self._buf, start, want, compressed)
             if err:
                 raise GenotypeFormatError(
                     f"{self.path}: truncated or corrupt BGEN file: variant header {done + n} "
-                    f"(header announces {m} variants): {nf.ERROR_TEXT.get(err, err)}"
+                    f"(header announces {m} variants): {ERROR_TEXT.get(err, err)}"
                 )
             fields = fields[:n]
             block = block[:n]
@@ -375,15 +548,15 @@ class BgenFile:
         n = self.n_samples
         comp = self.compression
         inflate = _INFLATE if comp == 1 else _unzstd
-        decode = nf.decode_variant
+        decode_at, decode_block = _kernels().decoder(buf, n, sidx, all_samples, flat)
         # biallelic layout 2: header 10 + N ploidy bytes + at most 63 values of 32 bits each
         max_ulen = 10 + n + 63 * 4 * n
         col = col0 + lo
         for j, (off, ln, ulen) in zip(
             local[lo:hi].tolist(), self._blocks[local[lo:hi]].tolist()
         ):
-            raw = buf[off : off + ln]
             if comp:
+                raw = buf[off : off + ln]
                 if ulen > max_ulen:
                     raise GenotypeFormatError(
                         f"{self.path}: corrupt genotype block for {self._variant_name(j)}: "
@@ -401,14 +574,13 @@ class BgenFile:
                         f"{self.path}: corrupt genotype block for {self._variant_name(j)}: "
                         f"decompressed {len(data)} bytes, expected {ulen}"
                     )
-                blk = np.frombuffer(data, dtype=np.uint8)
+                err = decode_block(data, col * nrow)
             else:
-                blk = raw
-            err = decode(blk, n, sidx, all_samples, flat, col * nrow)
+                err = decode_at(off, ln, col * nrow)
             if err:
                 raise GenotypeFormatError(
                     f"{self.path}: corrupt genotype block for {self._variant_name(j)}: "
-                    f"{nf.ERROR_TEXT.get(err, err)}"
+                    f"{ERROR_TEXT.get(err, err)}"
                 )
             col += 1
 
