@@ -252,3 +252,60 @@ int64_t gk_bgen_decode_f64(const uint8_t *blk, int64_t size, int64_t n_expected,
     return decode_impl(blk, size, n_expected, sample_idx, n_idx, all_samples, out, base, starts,
                        0);
 }
+
+/* --- batch path: inflate (libdeflate) + decode a range of variants in one call --------------
+   Why: per-variant Python glue (slicing, the inflater call, the decoder call) holds the GIL for
+   several microseconds per variant, so reader threads serialise on it. Here the whole loop
+   runs in C, with libdeflate reached through function pointers that Python resolves in a
+   library that exports them (the `deflate` package's extension module, or the system
+   libdeflate). Any failure returns the index of the variant: the caller then redoes the range
+   on the per-variant path, which produces the precise error message. */
+#include <stddef.h>
+
+typedef void *(*alloc_fn)(void);
+typedef void (*free_fn)(void *);
+typedef int (*zlib_fn)(void *, const void *, size_t, void *, size_t, size_t *);
+
+/* blocks: (k, 3) int64 [data_off, data_len, uncompressed_len] of the variants, in output
+   order; scratch: at least max_ulen bytes. Column q of the output starts at out[base0 +
+   q * nrow]. Returns -1 when every variant decoded, else the index q of the first failure
+   (nothing after it is written). */
+#define READ_RANGE(NAME, T, ISF32)                                                                 \
+    int64_t NAME(const uint8_t *buf, const int64_t *blocks, int64_t k, int64_t compressed,          \
+                 void *alloc, void *release, void *zlib_decompress, uint8_t *scratch,              \
+                 int64_t max_ulen, int64_t n_expected, const int64_t *sample_idx, int64_t n_idx,   \
+                 int64_t all_samples, T *out, int64_t base0, int64_t nrow, int64_t *starts) {      \
+        void *d = NULL;                                                                            \
+        if (compressed) {                                                                          \
+            d = ((alloc_fn)alloc)();                                                               \
+            if (d == NULL) return 0;                                                               \
+        }                                                                                          \
+        int64_t failed = -1;                                                                       \
+        for (int64_t q = 0; q < k; q++) {                                                          \
+            const uint8_t *blk = buf + blocks[3 * q];                                              \
+            int64_t size = blocks[3 * q + 1];                                                      \
+            if (compressed) {                                                                      \
+                int64_t ulen = blocks[3 * q + 2];                                                  \
+                size_t got = 0;                                                                    \
+                if (ulen < 0 || ulen > max_ulen ||                                                 \
+                    ((zlib_fn)zlib_decompress)(d, blk, (size_t)size, scratch, (size_t)ulen,        \
+                                               &got) != 0 ||                                       \
+                    (int64_t)got != ulen) {                                                        \
+                    failed = q;                                                                    \
+                    break;                                                                         \
+                }                                                                                  \
+                blk = scratch;                                                                     \
+                size = ulen;                                                                       \
+            }                                                                                      \
+            if (decode_impl(blk, size, n_expected, sample_idx, n_idx, all_samples, out,            \
+                            base0 + q * nrow, starts, ISF32) != OK) {                              \
+                failed = q;                                                                        \
+                break;                                                                             \
+            }                                                                                      \
+        }                                                                                          \
+        if (d != NULL) ((free_fn)release)(d);                                                      \
+        return failed;                                                                             \
+    }
+
+READ_RANGE(gk_bgen_read_range_f32, float, 1)
+READ_RANGE(gk_bgen_read_range_f64, double, 0)

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 
 from gwaskit._log import logger
-from gwaskit._native import load_library, read_source
+from gwaskit._native import VECTOR_FLAGS, load_library, read_source
 from gwaskit.errors import GenotypeFormatError, InputError
 
 __all__ = ["BgenFile", "default_cache_dir", "default_threads"]
@@ -155,6 +155,36 @@ def _declare(lib: ctypes.CDLL) -> None:
     for f in (lib.gk_bgen_decode_f32, lib.gk_bgen_decode_f64):
         f.argtypes = [p, i64, i64, p, i64, i64, p, i64, p]
         f.restype = i64
+    for f in (lib.gk_bgen_read_range_f32, lib.gk_bgen_read_range_f64):
+        f.argtypes = [p, p, i64, i64, p, p, p, p, i64, i64, p, i64, i64, p, i64, i64, p]
+        f.restype = i64
+
+
+def _libdeflate_symbols() -> tuple[int, int, int] | None:
+    """Addresses of ``libdeflate_alloc_decompressor``, ``libdeflate_free_decompressor`` and
+    ``libdeflate_zlib_decompress``: from the ``deflate`` package's extension module (which
+    exports them), else from a system libdeflate; None when neither is found."""
+    import ctypes.util
+
+    candidates = []
+    try:
+        from deflate import _deflate
+
+        candidates.append(_deflate.__file__)
+    except Exception:  # not installed, or built differently
+        pass
+    found = ctypes.util.find_library("deflate")
+    if found:
+        candidates.append(found)
+    for path in candidates:
+        try:
+            lib = ctypes.CDLL(path)
+            return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value for name in (
+                "libdeflate_alloc_decompressor", "libdeflate_free_decompressor",
+                "libdeflate_zlib_decompress"))
+        except (OSError, AttributeError):
+            continue
+    return None
 
 
 class _CDecoder:
@@ -204,6 +234,36 @@ class _CKernels:
 
     def __init__(self, lib: ctypes.CDLL):
         self._lib = lib
+        self._zlib = _libdeflate_symbols()
+
+    def read_range(self, buf: np.ndarray, blocks: np.ndarray, compression: int, max_ulen: int,
+                   n: int, sidx: np.ndarray, all_samples: bool, flat: np.ndarray, base0: int,
+                   nrow: int) -> int | None:
+        """Inflate and decode the variants ``blocks`` ((k, 3) ``[off, len, ulen]``) into
+        consecutive output columns starting at ``flat[base0]``, all in one C call (no GIL).
+
+        Returns -1 when all decoded, the index of the first variant that failed (the caller
+        redoes the range variant by variant for the error message), or None when this path
+        does not apply (zstd, no libdeflate, another output type)."""
+        if compression == 1 and self._zlib is None or compression == 2:
+            return None
+        if flat.dtype == np.float32:
+            fn = self._lib.gk_bgen_read_range_f32
+        elif flat.dtype == np.float64:
+            fn = self._lib.gk_bgen_read_range_f64
+        else:
+            return None
+        blocks = np.ascontiguousarray(blocks, dtype=np.int64)
+        k = blocks.shape[0]
+        if k == 0:
+            return -1
+        sidx = np.ascontiguousarray(sidx, dtype=np.int64)
+        alloc, release, inflate = self._zlib if compression == 1 else (None, None, None)
+        scratch = np.empty(max(int(blocks[:, 2].max()), 1) if compression else 1, dtype=np.uint8)
+        starts = np.empty(n + 1, dtype=np.int64)
+        return fn(buf.ctypes.data, blocks.ctypes.data, k, int(compression != 0), alloc, release,
+                  inflate, scratch.ctypes.data, max_ulen, n, sidx.ctypes.data, len(sidx),
+                  int(all_samples), flat.ctypes.data, base0, nrow, starts.ctypes.data)
 
     def walk(self, buf: np.ndarray, start: int, m_max: int, compressed: bool):
         """As :func:`gwaskit.io._bgen_numba_fns.walk_variants`.
@@ -269,7 +329,7 @@ def _c_kernels() -> _CKernels | None:
         source = read_source(__file__, "_bgen_native.c")
     except OSError:
         return None
-    lib = load_library("bgen_kernels", source, _declare)
+    lib = load_library("bgen_kernels", source, _declare, flags=VECTOR_FLAGS)
     return None if lib is None else _CKernels(lib)
 
 
@@ -547,10 +607,18 @@ class BgenFile:
         buf = self._buf
         n = self.n_samples
         comp = self.compression
-        inflate = _INFLATE if comp == 1 else _unzstd
-        decode_at, decode_block = _kernels().decoder(buf, n, sidx, all_samples, flat)
         # biallelic layout 2: header 10 + N ploidy bytes + at most 63 values of 32 bits each
         max_ulen = 10 + n + 63 * 4 * n
+        kernels = _kernels()
+        if isinstance(kernels, _CKernels) and hi > lo:
+            failed = kernels.read_range(buf, self._blocks[local[lo:hi]], comp, max_ulen, n, sidx,
+                                        all_samples, flat, (col0 + lo) * nrow, nrow)
+            if failed == -1:
+                return
+            if failed is not None:  # redo from the failing variant: its precise error below
+                lo += failed
+        inflate = _INFLATE if comp == 1 else _unzstd
+        decode_at, decode_block = kernels.decoder(buf, n, sidx, all_samples, flat)
         col = col0 + lo
         for j, (off, ln, ulen) in zip(
             local[lo:hi].tolist(), self._blocks[local[lo:hi]].tolist()

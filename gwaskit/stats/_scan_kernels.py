@@ -12,7 +12,7 @@ import ctypes
 
 import numpy as np
 
-from .._native import load_library, read_source
+from .._native import VECTOR_FLAGS, load_library, read_source
 
 __all__ = ["backend", "column_stats", "centre_columns", "impute_centre"]
 
@@ -32,7 +32,8 @@ def _declare(lib) -> None:
 
 
 def _lib():
-    return load_library("scan_kernels", read_source(__file__, "_scan_native.c"), _declare)
+    return load_library("scan_kernels", read_source(__file__, "_scan_native.c"), _declare,
+                        flags=VECTOR_FLAGS)
 
 
 def backend() -> str:
