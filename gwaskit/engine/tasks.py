@@ -97,8 +97,11 @@ def _chunk_buffer(shape: tuple, dtype) -> np.ndarray:
     return _recycled(spare, shape, np.dtype(dtype))
 
 
-def decode_chunk(job: ScanJob, chunk: Chunk, reader=None) -> tuple[pd.DataFrame, np.ndarray, list]:
-    """Dosages of ``chunk`` for the analysis samples: ``(variant_table, N x m, skipped)``.
+def decode_chunk(job: ScanJob, chunk: Chunk, reader=None
+                 ) -> tuple[pd.DataFrame, np.ndarray, list, np.ndarray | None]:
+    """Dosages of ``chunk`` for the analysis samples: ``(variant_table, N x m, skipped,
+    column_stats)``; ``column_stats`` is the decoder's (m, 4) per-variant statistics when it
+    computed them for every variant (BGEN with the C kernels), else None.
 
     A corrupt variant raises :class:`GenotypeFormatError` (naming file and variant) unless
     ``job.skip_bad_variants``: then the chunk is re-decoded variant by variant and each
@@ -109,9 +112,11 @@ def decode_chunk(job: ScanJob, chunk: Chunk, reader=None) -> tuple[pd.DataFrame,
     idx = np.arange(chunk.start, chunk.stop, dtype=np.int64)
     dt = _np_dtype(job)
     out = _chunk_buffer((len(job.sample_index), chunk.size), dt)
+    stats = np.full((chunk.size, 4), -1.0)  # n observed = -1: not filled by the decoder
     try:
-        vt, dos = reader.read_dosages(samples=job.sample_index, variants=idx, out=out)
-        return vt, dos, []
+        vt, dos = reader.read_dosages(samples=job.sample_index, variants=idx, out=out,
+                                      stats=stats)
+        return vt, dos, [], stats if np.all(stats[:, 0] >= 0) else None
     except GenotypeFormatError:
         if not job.skip_bad_variants:
             raise
@@ -128,7 +133,7 @@ def decode_chunk(job: ScanJob, chunk: Chunk, reader=None) -> tuple[pd.DataFrame,
                             "file": str(path), "error": str(e)})
             logger.warning("skipped unreadable variant %s (index %d): %s",
                            vt["variant_id"].iat[k], i, e)
-    return vt, dos, skipped
+    return vt, dos, skipped, None
 
 
 def _numba_parallel_in_use() -> bool:
@@ -138,15 +143,17 @@ def _numba_parallel_in_use() -> bool:
     return _scan_kernels.backend() == "numba" or pvalues.backend() == "numba"
 
 
-def compute_chunk(job: ScanJob, vt: pd.DataFrame, dos: np.ndarray) -> pd.DataFrame:
-    """Apply the fitted model to one decoded chunk; one row per variant (the output columns)."""
+def compute_chunk(job: ScanJob, vt: pd.DataFrame, dos: np.ndarray,
+                  column_stats: np.ndarray | None = None) -> pd.DataFrame:
+    """Apply the fitted model to one decoded chunk; one row per variant (the output columns).
+    ``column_stats``: the decoder's per-variant statistics, if any (see :func:`decode_chunk`)."""
     from ..stats.multitrait import OUTPUT_COLUMNS
 
     model = job.model
     # numba's default threading layer aborts when two threads launch parallel kernels at once;
     # the C kernels have no such limit, so chunks are tested concurrently with them
     with _COMPUTE_LOCK if _numba_parallel_in_use() else contextlib.nullcontext():
-        res = model.test(dos)
+        res = model.test(dos, column_stats=column_stats)
     vt = vt.reset_index(drop=True)
     block = {c: vt[c].to_numpy() for c in OUTPUT_COLUMNS[:5]}
     block.update({c: res[c] for c in OUTPUT_COLUMNS[5:]})
@@ -183,8 +190,8 @@ def run_chunk(job: ScanJob, chunk: Chunk, reader=None, pin_blas: bool = True) ->
     delay = float(os.environ.get("_GWASKIT_TEST_CHUNK_DELAY", "0") or 0)  # tests only
     if delay > 0:
         time.sleep(delay)
-    vt, dos, skipped = decode_chunk(job, chunk, reader)
-    df = _mark_bad(compute_chunk(job, vt, dos), chunk, skipped)
+    vt, dos, skipped, stats = decode_chunk(job, chunk, reader)
+    df = _mark_bad(compute_chunk(job, vt, dos, stats), chunk, skipped)
     return ChunkResult(chunk, df, skipped, time.time() - t0)
 
 

@@ -269,12 +269,15 @@ typedef int (*zlib_fn)(void *, const void *, size_t, void *, size_t, size_t *);
 /* blocks: (k, 3) int64 [data_off, data_len, uncompressed_len] of the variants, in output
    order; scratch: at least max_ulen bytes. Column q of the output starts at out[base0 +
    q * nrow]. Returns -1 when every variant decoded, else the index q of the first failure
-   (nothing after it is written). */
+   (nothing after it is written). stats: NULL, or (k, 4) doubles receiving each column's
+   [n observed, sum, mean, sum of squared deviations] (gwaskit/io/_column_stats.h, prepended
+   by the loader). */
 #define READ_RANGE(NAME, T, ISF32)                                                                 \
     int64_t NAME(const uint8_t *buf, const int64_t *blocks, int64_t k, int64_t compressed,          \
                  void *alloc, void *release, void *zlib_decompress, uint8_t *scratch,              \
                  int64_t max_ulen, int64_t n_expected, const int64_t *sample_idx, int64_t n_idx,   \
-                 int64_t all_samples, T *out, int64_t base0, int64_t nrow, int64_t *starts) {      \
+                 int64_t all_samples, T *out, int64_t base0, int64_t nrow, int64_t *starts,        \
+                 double *stats) {                                                                  \
         void *d = NULL;                                                                            \
         if (compressed) {                                                                          \
             d = ((alloc_fn)alloc)();                                                               \
@@ -302,10 +305,12 @@ typedef int (*zlib_fn)(void *, const void *, size_t, void *, size_t, size_t *);
                 failed = q;                                                                        \
                 break;                                                                             \
             }                                                                                      \
+            if (stats != NULL) /* the column is still in cache */                                  \
+                column_stats_one_##T(out + base0 + q * nrow, nrow, stats + 4 * q);                 \
         }                                                                                          \
         if (d != NULL) ((free_fn)release)(d);                                                      \
         return failed;                                                                             \
     }
 
-READ_RANGE(gk_bgen_read_range_f32, float, 1)
-READ_RANGE(gk_bgen_read_range_f64, double, 0)
+READ_RANGE(gk_bgen_read_range_f32, f32, 1)
+READ_RANGE(gk_bgen_read_range_f64, f64, 0)

@@ -96,8 +96,9 @@ class BedFile:
         return len(self.variants)
 
     def read_into(self, out, col0, local, samples, pool: ThreadPoolExecutor | None = None,
-                  n_threads: int = 1) -> None:
-        """Write dosages of variants ``local`` into ``out[:, col0 : col0 + len(local)]``."""
+                  n_threads: int = 1, stats=None) -> None:
+        """Write dosages of variants ``local`` into ``out[:, col0 : col0 + len(local)]``
+        (``stats`` is accepted for the BGEN interface and never filled)."""
         k = len(local)
         if k == 0 or out.shape[0] == 0:
             return

@@ -156,7 +156,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         f.argtypes = [p, i64, i64, p, i64, i64, p, i64, p]
         f.restype = i64
     for f in (lib.gk_bgen_read_range_f32, lib.gk_bgen_read_range_f64):
-        f.argtypes = [p, p, i64, i64, p, p, p, p, i64, i64, p, i64, i64, p, i64, i64, p]
+        f.argtypes = [p, p, i64, i64, p, p, p, p, i64, i64, p, i64, i64, p, i64, i64, p, p]
         f.restype = i64
 
 
@@ -238,9 +238,11 @@ class _CKernels:
 
     def read_range(self, buf: np.ndarray, blocks: np.ndarray, compression: int, max_ulen: int,
                    n: int, sidx: np.ndarray, all_samples: bool, flat: np.ndarray, base0: int,
-                   nrow: int) -> int | None:
+                   nrow: int, stats: np.ndarray | None = None) -> int | None:
         """Inflate and decode the variants ``blocks`` ((k, 3) ``[off, len, ulen]``) into
         consecutive output columns starting at ``flat[base0]``, all in one C call (no GIL).
+        ``stats``: None or a C-contiguous (k, 4) float64 array receiving each column's
+        ``[n observed, sum, mean, sum of squared deviations]`` (see :meth:`BgenFile.read_into`).
 
         Returns -1 when all decoded, the index of the first variant that failed (the caller
         redoes the range variant by variant for the error message), or None when this path
@@ -263,7 +265,8 @@ class _CKernels:
         starts = np.empty(n + 1, dtype=np.int64)
         return fn(buf.ctypes.data, blocks.ctypes.data, k, int(compression != 0), alloc, release,
                   inflate, scratch.ctypes.data, max_ulen, n, sidx.ctypes.data, len(sidx),
-                  int(all_samples), flat.ctypes.data, base0, nrow, starts.ctypes.data)
+                  int(all_samples), flat.ctypes.data, base0, nrow, starts.ctypes.data,
+                  None if stats is None else stats.ctypes.data)
 
     def walk(self, buf: np.ndarray, start: int, m_max: int, compressed: bool):
         """As :func:`gwaskit.io._bgen_numba_fns.walk_variants`.
@@ -326,7 +329,9 @@ class _NumbaKernels:
 def _c_kernels() -> _CKernels | None:
     """The C kernels, or None (no compiler, build failure, ``GWASKIT_NATIVE=0``, source missing)."""
     try:
-        source = read_source(__file__, "_bgen_native.c")
+        from gwaskit.io import _column_stats_source
+
+        source = _column_stats_source() + read_source(__file__, "_bgen_native.c")
     except OSError:
         return None
     lib = load_library("bgen_kernels", source, _declare, flags=VECTOR_FLAGS)
@@ -601,9 +606,10 @@ class BgenFile:
     def _variant_name(self, j: int) -> str:
         return f"variant {self.variants['variant_id'].iat[j]!r} (index {j} in the file)"
 
-    def _decode_range(self, local, flat, nrow, col0, lo, hi, sidx, all_samples):
+    def _decode_range(self, local, flat, nrow, col0, lo, hi, sidx, all_samples, stats=None):
         """Decode variants ``local[lo:hi]`` into columns ``col0 + lo ...`` of the output
-        (``flat`` = the Fortran-ordered output raveled, ``nrow`` rows)."""
+        (``flat`` = the Fortran-ordered output raveled, ``nrow`` rows); ``stats`` as in
+        :meth:`read_into` (filled only on the one-call C path)."""
         buf = self._buf
         n = self.n_samples
         comp = self.compression
@@ -611,8 +617,9 @@ class BgenFile:
         max_ulen = 10 + n + 63 * 4 * n
         kernels = _kernels()
         if isinstance(kernels, _CKernels) and hi > lo:
+            st = None if stats is None else stats[col0 + lo: col0 + hi]
             failed = kernels.read_range(buf, self._blocks[local[lo:hi]], comp, max_ulen, n, sidx,
-                                        all_samples, flat, (col0 + lo) * nrow, nrow)
+                                        all_samples, flat, (col0 + lo) * nrow, nrow, st)
             if failed == -1:
                 return
             if failed is not None:  # redo from the failing variant: its precise error below
@@ -660,9 +667,16 @@ class BgenFile:
         samples: np.ndarray | None,
         pool: ThreadPoolExecutor | None = None,
         n_threads: int = 1,
+        stats: np.ndarray | None = None,
     ) -> None:
         """Write dosages of variants ``local`` (indices into :attr:`variants`) into
-        ``out[:, col0 : col0 + len(local)]``; ``samples`` = row indices or None for all."""
+        ``out[:, col0 : col0 + len(local)]``; ``samples`` = row indices or None for all.
+
+        ``stats``: optional C-contiguous float64 array of shape ``(out.shape[1], 4)``; row
+        ``col0 + q`` receives ``[n observed, sum, mean, sum of squared deviations]`` of output
+        column ``col0 + q``, computed while the column is in cache (the C path only: rows the
+        decoder did not fill are left untouched, so pre-fill them with a sentinel).
+        """
         all_samples = samples is None
         sidx = np.zeros(0, np.int64) if all_samples else np.ascontiguousarray(samples, np.int64)
         k = len(local)
@@ -673,12 +687,16 @@ class BgenFile:
         nrow = out.shape[0]
         flat = out.reshape(-1, order="F")
         local = np.asarray(local, dtype=np.int64)
+        if stats is not None and (stats.shape != (out.shape[1], 4) or stats.dtype != np.float64
+                                  or not stats.flags.c_contiguous):
+            raise ValueError("stats must be a C-contiguous float64 array of shape (m, 4)")
         if pool is None or n_threads <= 1 or k < 4:
-            self._decode_range(local, flat, nrow, col0, 0, k, sidx, all_samples)
+            self._decode_range(local, flat, nrow, col0, 0, k, sidx, all_samples, stats)
             return
         bounds = np.linspace(0, k, min(n_threads, k) + 1).astype(int)
         futs = [
-            pool.submit(self._decode_range, local, flat, nrow, col0, int(a), int(b), sidx, all_samples)
+            pool.submit(self._decode_range, local, flat, nrow, col0, int(a), int(b), sidx,
+                        all_samples, stats)
             for a, b in zip(bounds[:-1], bounds[1:])
             if b > a
         ]

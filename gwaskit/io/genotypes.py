@@ -158,7 +158,8 @@ class GenotypeReader:
             b.close()
 
     # -- reading --------------------------------------------------------------------------
-    def _fill(self, out: np.ndarray, gidx: np.ndarray, sidx: np.ndarray | None) -> None:
+    def _fill(self, out: np.ndarray, gidx: np.ndarray, sidx: np.ndarray | None,
+              stats: np.ndarray | None = None) -> None:
         if self._closed:
             raise ValueError("genotype reader is closed")
         if self._pool is None and self._n_threads > 1:
@@ -171,7 +172,8 @@ class GenotypeReader:
         for lo, hi in zip(np.r_[0, cuts], np.r_[cuts, len(gidx)]):
             f = int(f_of[lo])
             local = gidx[lo:hi] - self._starts[f]
-            self._backends[f].read_into(out, int(lo), local, sidx, self._pool, self._n_threads)
+            self._backends[f].read_into(out, int(lo), local, sidx, self._pool, self._n_threads,
+                                        stats=stats)
 
     def iter_dosages(
         self,
@@ -228,12 +230,16 @@ class GenotypeReader:
             yield self.variants.iloc[g], out
 
     def read_dosages(
-        self, samples=None, variants=None, dtype=np.float32, out: np.ndarray | None = None
+        self, samples=None, variants=None, dtype=np.float32, out: np.ndarray | None = None,
+        stats: np.ndarray | None = None,
     ) -> tuple[pd.DataFrame, np.ndarray]:
         """All selected dosages in memory: ``(variant_table, array)`` as in :meth:`iter_dosages`.
 
         ``out``: optional Fortran-ordered array of shape ``(n_selected_samples,
         n_selected_variants)`` to fill instead of allocating (its dtype wins over ``dtype``).
+        ``stats``: optional C-contiguous float64 ``(n_selected_variants, 4)`` array; where the
+        decoder can (BGEN, C kernels) it fills each variant's ``[n observed, sum, mean, sum of
+        squared deviations]`` of the dosages written, other rows are left as they were.
         """
         dtype = np.dtype(dtype if out is None else out.dtype)
         if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
@@ -251,7 +257,8 @@ class GenotypeReader:
                              f"shape {out.shape}")
         step = 4096
         for s in range(0, len(vidx), step):
-            self._fill(out[:, s : s + step], vidx[s : s + step], sidx)
+            self._fill(out[:, s : s + step], vidx[s : s + step], sidx,
+                       None if stats is None else stats[s : s + step])
         return self.variants.iloc[vidx], out
 
 

@@ -32,8 +32,10 @@ def _declare(lib) -> None:
 
 
 def _lib():
-    return load_library("scan_kernels", read_source(__file__, "_scan_native.c"), _declare,
-                        flags=VECTOR_FLAGS)
+    from ..io import _column_stats_source
+
+    source = _column_stats_source() + read_source(__file__, "_scan_native.c")
+    return load_library("scan_kernels", source, _declare, flags=VECTOR_FLAGS)
 
 
 def backend() -> str:

@@ -24,7 +24,8 @@ p-values:
 
 Implementation: :class:`MultiTraitScan` does the null fit once (QR of the covariates, R0,
 Cholesky of S0, the whitened ``W = R0 L⁻ᵀ``) and then, per block of variants, one read-only
-numba pass (counts, means, Σ(g − ḡ)² in float64) and one GEMM ``Gᵀ [W | Qf]`` on the block as
+pass (counts, means, Σ(g − ḡ)² in float64; C or numba kernels, or taken from the BGEN
+decoder, which computes them while each column is in cache) and one GEMM ``Gᵀ [W | Qf]`` on the block as
 given, centred by a rank-1 correction; only columns with missing calls or a large mean/SD ratio
 are imputed and centred into a reused buffer first (:meth:`MultiTraitScan._products`). Memory
 does not grow with the number of variants beyond the result table. :func:`gwaskit.stats.scan.scan` streams genotype files through it.
@@ -211,8 +212,13 @@ class MultiTraitScan:
                 f"(N samples, c covariates incl. intercept, D dimensions); reduce D with --pca")
 
     # ------------------------------------------------------------------ per-block test
-    def test(self, dosages: np.ndarray, as_frame: bool = False) -> dict | pd.DataFrame:
+    def test(self, dosages: np.ndarray, as_frame: bool = False,
+             column_stats: np.ndarray | None = None) -> dict | pd.DataFrame:
         """Test every column of ``dosages`` (N x m; NaN = missing, mean-imputed per variant).
+
+        ``column_stats``: optional (m, 4) array of each column's ``[n observed, sum, mean, sum
+        of squared deviations]`` as the BGEN decoder computes them
+        (:meth:`gwaskit.io.genotypes.GenotypeReader.read_dosages`); saves a pass over the block.
 
         Returns a dict of 1-D arrays (or a DataFrame with ``as_frame=True``): ``q``, ``chisq``,
         ``df``, ``p_value``, ``neg_log_10_p_value``, ``errcode`` (``'.'`` when tested),
@@ -220,7 +226,8 @@ class MultiTraitScan:
         ``beta_<k>``, ``standard_error_<k>``, ``p_value_<k>``. Variants with an errcode have NaN
         statistics.
         """
-        from ._scan_kernels import column_stats, impute_centre
+        from ._scan_kernels import column_stats as block_column_stats
+        from ._scan_kernels import impute_centre
 
         if not hasattr(self, "_A"):
             raise RuntimeError("MultiTraitScan.test() called before fit()")
@@ -234,11 +241,18 @@ class MultiTraitScan:
             raise InputError(f"dosages: {n} samples but the null model was fitted on {self.n_}")
         d, c = self.d_, self.c_
         work_dtype = self._A.dtype
-        mean = np.empty(m)
-        ss = np.empty(m)
-        dsum = np.empty(m)
-        nobs = np.empty(m, dtype=np.int64)
-        column_stats(G, mean, ss, nobs, dsum)
+        if column_stats is not None:
+            cs = np.asarray(column_stats, dtype=np.float64)
+            if cs.shape != (m, 4):
+                raise ValueError(f"column_stats: expected shape {(m, 4)}, got {cs.shape}")
+            nobs = cs[:, 0].astype(np.int64)
+            dsum, mean, ss = cs[:, 1].copy(), cs[:, 2].copy(), cs[:, 3].copy()
+        else:
+            mean = np.empty(m)
+            ss = np.empty(m)
+            dsum = np.empty(m)
+            nobs = np.empty(m, dtype=np.int64)
+            block_column_stats(G, mean, ss, nobs, dsum)
 
         eaf = mean / 2.0
         errcode = np.full(m, ERR_OK, dtype=object)
