@@ -25,8 +25,8 @@ p-values:
 Implementation: :class:`MultiTraitScan` does the null fit once (QR of the covariates, R0,
 Cholesky of S0, the whitened ``W = R0 L⁻ᵀ``) and then, per block of variants, one read-only
 pass (counts, means, Σ(g − ḡ)² in float64; C or numba kernels, or taken from the BGEN
-decoder, which computes them while each column is in cache) and one GEMM ``Gᵀ [W | Qf]`` on the block as
-given, centred by a rank-1 correction; only columns with missing calls or a large mean/SD ratio
+decoder, which computes them while each column is in cache) and one GEMM ``Gᵀ [W | Qf]`` on
+the block as given, centred by a rank-1 correction; only columns with missing calls or a large mean/SD ratio
 are imputed and centred into a reused buffer first (:meth:`MultiTraitScan._products`). Memory
 does not grow with the number of variants beyond the result table. :func:`gwaskit.stats.scan.scan` streams genotype files through it.
 """
