@@ -3,21 +3,43 @@
    (statistics of a decoded block). The Python loaders prepend this text to both sources, so the
    two compute the same bits.
 
-   Reductions use eight partial sums in double, combined in a fixed order, so the compiler can
+   Reductions use LANES partial sums in double, combined in a fixed order, so the compiler can
    vectorise without fast-math and every build gives the same bits. (numba reassociates its
    sums differently: the backends agree to rounding, ~1e-15 relative, not bit for bit.) */
 #include <math.h>
 #include <stdint.h>
 
-#define LANES 8
+/* 32 partial sums: enough independent chains to hide the add latency once vectorised */
+#define LANES 32
 
 static inline double combine(const double *a) {
-    return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+    double t[LANES];
+    for (int l = 0; l < LANES; l++) t[l] = a[l];
+    for (int w = LANES / 2; w >= 1; w /= 2) /* fixed pairwise tree */
+        for (int l = 0; l < w; l++) t[l] = t[l] + t[l + w];
+    return t[0];
 }
 
-/* Sum and count of the observed values of x[0..n) */
+/* Sum and count of the observed values of x[0..n). First the plain sum, which vectorises; it
+   is finite exactly when no value is NaN (or infinite), and then it equals the masked sum bit
+   for bit (the same additions in the same order). Otherwise the masked loop. */
 #define SUM_COUNT(T)                                                                               \
+    static double plain_sum_##T(const T *x, int64_t n) {                                           \
+        double s[LANES] = {0};                                                                     \
+        int64_t i = 0;                                                                             \
+        for (; i + LANES <= n; i += LANES)                                                         \
+            for (int l = 0; l < LANES; l++) s[l] += (double)x[i + l];                              \
+        double t = 0.0;                                                                            \
+        for (; i < n; i++) t += (double)x[i];                                                      \
+        return combine(s) + t;                                                                     \
+    }                                                                                              \
     static void sum_count_##T(const T *x, int64_t n, double *sum, double *cnt) {                   \
+        double plain = plain_sum_##T(x, n);                                                        \
+        if (isfinite(plain)) {                                                                     \
+            *sum = plain;                                                                          \
+            *cnt = (double)n;                                                                      \
+            return;                                                                                \
+        }                                                                                          \
         double s[LANES] = {0}, c[LANES] = {0};                                                     \
         int64_t i = 0;                                                                             \
         for (; i + LANES <= n; i += LANES)                                                         \
@@ -36,16 +58,24 @@ static inline double combine(const double *a) {
         *sum = combine(s) + st;                                                                    \
         *cnt = combine(c) + ct;                                                                    \
     }                                                                                              \
-    /* Sum of squared deviations from mu of the observed values */                                 \
-    static double sq_dev_##T(const T *x, int64_t n, double mu) {                                   \
+    /* Sum of squared deviations from mu of the observed values (complete: none missing) */        \
+    static double sq_dev_##T(const T *x, int64_t n, double mu, int complete) {                     \
         double a[LANES] = {0};                                                                     \
         int64_t i = 0;                                                                             \
-        for (; i + LANES <= n; i += LANES)                                                         \
-            for (int l = 0; l < LANES; l++) {                                                      \
-                double v = (double)x[i + l];                                                       \
-                double w = v == v ? v - mu : 0.0;                                                  \
-                a[l] += w * w;                                                                     \
-            }                                                                                      \
+        if (complete) {                                                                            \
+            for (; i + LANES <= n; i += LANES)                                                     \
+                for (int l = 0; l < LANES; l++) {                                                  \
+                    double w = (double)x[i + l] - mu;                                              \
+                    a[l] += w * w;                                                                 \
+                }                                                                                  \
+        } else {                                                                                   \
+            for (; i + LANES <= n; i += LANES)                                                     \
+                for (int l = 0; l < LANES; l++) {                                                  \
+                    double v = (double)x[i + l];                                                   \
+                    double w = v == v ? v - mu : 0.0;                                              \
+                    a[l] += w * w;                                                                 \
+                }                                                                                  \
+        }                                                                                          \
         double t = 0.0;                                                                            \
         for (; i < n; i++) {                                                                       \
             double v = (double)x[i];                                                               \
@@ -61,7 +91,7 @@ static inline double combine(const double *a) {
         st[0] = c;                                                                                 \
         st[1] = s;                                                                                 \
         st[2] = c == 0.0 ? NAN : s / c;                                                            \
-        st[3] = c == 0.0 ? 0.0 : sq_dev_##T(x, n, s / c);                                          \
+        st[3] = c == 0.0 ? 0.0 : sq_dev_##T(x, n, s / c, c == (double)n);                         \
     }
 
 typedef float f32;
