@@ -16,20 +16,11 @@ _LAZY = {
 
 __all__ = sorted(_LAZY) + ["__version__"]
 
-
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("gwaskit")
-    except PackageNotFoundError:  # running from a source tree without installation
-        return "0+unknown"
+#: Single source of the version (pyproject.toml reads it: ``[tool.setuptools.dynamic]``).
+__version__ = "0.1.0"
 
 
 def __getattr__(name: str):
-    if name == "__version__":  # importlib.metadata costs ~50 ms: only when asked
-        globals()["__version__"] = v = _package_version()
-        return v
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'gwaskit' has no attribute {name!r}")
