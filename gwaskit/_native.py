@@ -24,7 +24,8 @@ import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
-__all__ = ["load_library", "native_enabled", "read_source", "BASE_FLAGS", "VECTOR_FLAGS"]
+__all__ = ["load_library", "native_enabled", "read_source", "cpu_signature", "BASE_FLAGS",
+           "VECTOR_FLAGS"]
 
 #: IEEE semantics kept: no fast-math, no FMA contraction (results reproducible across builds).
 BASE_FLAGS = ("-O2", "-fPIC", "-shared", "-fno-fast-math", "-ffp-contract=off")
@@ -49,7 +50,7 @@ def _cache_dir() -> Path:
     return Path(d).expanduser()
 
 
-def _cpu_signature() -> str:
+def cpu_signature() -> str:
     """Model name and feature flags of this CPU (Linux), for keying ``-march=native`` builds."""
     try:
         with open("/proc/cpuinfo") as fh:
@@ -113,7 +114,7 @@ def load_library(name: str, source: str, declare: Callable[[ctypes.CDLL], None],
                 for fl in tries:
                     parts = [source, cc, *fl, *libs, platform.machine(), sys.platform]
                     if "-march=native" in fl:
-                        parts.append(_cpu_signature())
+                        parts.append(cpu_signature())
                     key = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
                     target = _cache_dir() / f"{name}-{key}.so"
                     if target.exists() or _build(target, source, cc, fl, libs):

@@ -35,17 +35,6 @@ static inline int64_t u32(const uint8_t *buf, int64_t o) {
            | ((int64_t)buf[o + 3] << 24);
 }
 
-/* A field with a u16 length prefix at *o: its offset and length into f[0], f[1]; *o moves past
-   it. Returns 0 when it runs past the end of the buffer. */
-static inline int take_u16_field(const uint8_t *buf, int64_t size, int64_t *o, int64_t *f) {
-    if (*o + 2 > size) return 0;
-    int64_t len = u16(buf, *o);
-    f[0] = *o + 2;
-    f[1] = len;
-    *o += 2 + len;
-    return 1;
-}
-
 /* walk_variants: walk the variant blocks of a layout-2 file from byte `start`.
 
    fields: (m_max, 12) C-ordered int64, block: (m_max, 3) C-ordered int64, both zeroed by the
@@ -60,9 +49,13 @@ void gk_bgen_walk(const uint8_t *buf, int64_t size, int64_t start, int64_t m_max
         int64_t *f = fields + 12 * n;
         int64_t *b = block + 3 * n;
         if (o >= size) { err = E_TRUNCATED; goto done; }
-        /* variant id, rsid, chromosome */
-        if (!take_u16_field(buf, size, &o, f) || !take_u16_field(buf, size, &o, f + 2) ||
-            !take_u16_field(buf, size, &o, f + 4)) { err = E_TRUNCATED; goto done; }
+        for (int slot = 0; slot < 6; slot += 2) { /* variant id, rsid, chromosome */
+            if (o + 2 > size) { err = E_TRUNCATED; goto done; }
+            int64_t len = u16(buf, o);
+            f[slot] = o + 2;
+            f[slot + 1] = len;
+            o += 2 + len;
+        }
         if (o + 6 > size) { err = E_TRUNCATED; goto done; }
         f[6] = u32(buf, o);
         o += 4;

@@ -70,24 +70,13 @@ def walk_variants(buf, start, m_max, compressed):
     while n < m_max:
         if o >= size:
             return n, E_TRUNCATED, fields, block, o
-        if o + 2 > size:
-            return n, E_TRUNCATED, fields, block, o
-        lid = _u16(buf, o)
-        fields[n, 0] = o + 2
-        fields[n, 1] = lid
-        o += 2 + lid
-        if o + 2 > size:
-            return n, E_TRUNCATED, fields, block, o
-        lrs = _u16(buf, o)
-        fields[n, 2] = o + 2
-        fields[n, 3] = lrs
-        o += 2 + lrs
-        if o + 2 > size:
-            return n, E_TRUNCATED, fields, block, o
-        lchr = _u16(buf, o)
-        fields[n, 4] = o + 2
-        fields[n, 5] = lchr
-        o += 2 + lchr
+        for slot in range(0, 6, 2):  # variant id, rsid, chromosome: u16 length + bytes
+            if o + 2 > size:
+                return n, E_TRUNCATED, fields, block, o
+            ln = _u16(buf, o)
+            fields[n, slot] = o + 2
+            fields[n, slot + 1] = ln
+            o += 2 + ln
         if o + 6 > size:
             return n, E_TRUNCATED, fields, block, o
         fields[n, 6] = _u32(buf, o)

@@ -247,7 +247,7 @@ class _CKernels:
         Returns -1 when all decoded, the index of the first variant that failed (the caller
         redoes the range variant by variant for the error message), or None when this path
         does not apply (zstd, no libdeflate, another output type)."""
-        if compression == 1 and self._zlib is None or compression == 2:
+        if (compression == 1 and self._zlib is None) or compression == 2:
             return None
         if flat.dtype == np.float32:
             fn = self._lib.gk_bgen_read_range_f32

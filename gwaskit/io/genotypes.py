@@ -175,6 +175,22 @@ class GenotypeReader:
             self._backends[f].read_into(out, int(lo), local, sidx, self._pool, self._n_threads,
                                         stats=stats)
 
+    def _selection(self, samples, variants, dtype):
+        """Validated ``(dtype, sample rows or None for all in file order, sorted variant
+        indices, number of selected samples)``."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise InputError(f"dtype must be float32 or float64, not {dtype}")
+        sidx = _as_index(samples, self.n_samples, "sample", sort=False)
+        if sidx is not None and len(sidx) == self.n_samples and np.array_equal(
+            sidx, np.arange(self.n_samples)
+        ):
+            sidx = None  # every sample in file order: the decoders' fast path
+        vidx = _as_index(variants, self.n_variants, "variant", sort=True)
+        if vidx is None:
+            vidx = np.arange(self.n_variants, dtype=np.int64)
+        return dtype, sidx, vidx, (self.n_samples if sidx is None else len(sidx))
+
     def iter_dosages(
         self,
         chunk_size: int = 1000,
@@ -211,17 +227,9 @@ class GenotypeReader:
         Decompression and decoding run in a thread pool of ``n_threads`` workers (see
         :func:`open_genotypes`); memory is bounded by the chunk, never by M.
         """
-        dtype = np.dtype(dtype)
-        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise InputError(f"dtype must be float32 or float64, not {dtype}")
         if chunk_size < 1:
             raise InputError(f"chunk_size must be >= 1, not {chunk_size}")
-        sidx = _all_as_none(_as_index(samples, self.n_samples, "sample", sort=False),
-                            self.n_samples)
-        vidx = _as_index(variants, self.n_variants, "variant", sort=True)
-        if vidx is None:
-            vidx = np.arange(self.n_variants, dtype=np.int64)
-        ns = self.n_samples if sidx is None else len(sidx)
+        dtype, sidx, vidx, ns = self._selection(samples, variants, dtype)
         spare: list[np.ndarray] = []
         for s in range(0, len(vidx), chunk_size):
             g = vidx[s : s + chunk_size]
@@ -241,15 +249,8 @@ class GenotypeReader:
         decoder can (BGEN, C kernels) it fills each variant's ``[n observed, sum, mean, sum of
         squared deviations]`` of the dosages written, other rows are left as they were.
         """
-        dtype = np.dtype(dtype if out is None else out.dtype)
-        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise InputError(f"dtype must be float32 or float64, not {dtype}")
-        sidx = _all_as_none(_as_index(samples, self.n_samples, "sample", sort=False),
-                            self.n_samples)
-        vidx = _as_index(variants, self.n_variants, "variant", sort=True)
-        if vidx is None:
-            vidx = np.arange(self.n_variants, dtype=np.int64)
-        ns = self.n_samples if sidx is None else len(sidx)
+        dtype, sidx, vidx, ns = self._selection(samples, variants,
+                                                dtype if out is None else out.dtype)
         if out is None:
             out = np.empty((ns, len(vidx)), dtype=dtype, order="F")
         elif out.shape != (ns, len(vidx)) or not out.flags.f_contiguous:
@@ -260,13 +261,6 @@ class GenotypeReader:
             self._fill(out[:, s : s + step], vidx[s : s + step], sidx,
                        None if stats is None else stats[s : s + step])
         return self.variants.iloc[vidx], out
-
-
-def _all_as_none(sidx: np.ndarray | None, n: int) -> np.ndarray | None:
-    """None for "every sample in file order" (the decoders' fast path), else ``sidx``."""
-    if sidx is not None and len(sidx) == n and np.array_equal(sidx, np.arange(n)):
-        return None
-    return sidx
 
 
 def _recycled(spare: list, shape: tuple, dtype) -> np.ndarray:

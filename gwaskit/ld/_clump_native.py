@@ -25,7 +25,7 @@ import ctypes
 
 import numpy as np
 
-from .._native import BASE_FLAGS, load_library
+from .._native import BASE_FLAGS, cpu_signature, load_library
 
 _SRC = r"""
 #include <math.h>
@@ -469,17 +469,6 @@ void gk_r2_raw(const uint8_t *bed, int64_t offset, int64_t bpv, const uint64_t *
 _FLAGS = [*BASE_FLAGS, "-mpopcnt"]
 
 
-def _cpu_has_popcnt() -> bool:
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("flags"):
-                    return " popcnt" in line
-    except OSError:
-        pass
-    return False
-
-
 def _declare(lib) -> None:
     p, i64, f64 = ctypes.c_void_p, ctypes.c_int64, ctypes.c_double
     lib.gk_init.argtypes = []
@@ -503,7 +492,7 @@ def load():
     import platform
 
     flags = list(_FLAGS)
-    if platform.machine() not in ("x86_64", "AMD64") or not _cpu_has_popcnt():
+    if platform.machine() not in ("x86_64", "AMD64") or " popcnt" not in cpu_signature():
         flags.remove("-mpopcnt")
     return load_library("clump_kernels", _SRC, _declare, flags=flags)
 

@@ -9,6 +9,7 @@ deterministic, so a run is bit-identical across execution modes on one machine.
 from __future__ import annotations
 
 import ctypes
+import functools
 
 import numpy as np
 
@@ -31,6 +32,7 @@ def _declare(lib) -> None:
             f.argtypes, f.restype = [p, i64, i64, p, p, p, p, p], None
 
 
+@functools.cache  # the sources are read once, not on every kernel call
 def _lib():
     from ..io import _column_stats_source
 

@@ -29,6 +29,7 @@ from __future__ import annotations
 # imported only when the C library is unavailable.
 
 import ctypes
+import functools
 import math
 import threading
 from typing import Callable
@@ -67,20 +68,14 @@ def _declare(lib: ctypes.CDLL) -> None:
     lib.gk_log_gammaincc.restype = None
 
 
-_NATIVE: list = []  # [lib or None] once tried: backend() is asked once per scan chunk
-
-
+@functools.cache  # tried once: backend() is asked once per scan chunk
 def _load_native() -> ctypes.CDLL | None:
     """The C kernels (ctypes), or None: no compiler, failed build or ``GWASKIT_NATIVE=0``."""
-    if not _NATIVE:
-        try:
-            source = read_source(__file__, "_pvalues_native.c")
-        except OSError:  # source not shipped: use numba
-            lib = None
-        else:
-            lib = load_library("pvalues_kernels", source, _declare)  # thread-safe, memoised
-        _NATIVE.append(lib)
-    return _NATIVE[0]
+    try:
+        source = read_source(__file__, "_pvalues_native.c")
+    except OSError:  # source not shipped: use numba
+        return None
+    return load_library("pvalues_kernels", source, _declare)  # thread-safe
 
 
 def _f64(a: np.ndarray) -> np.ndarray:
