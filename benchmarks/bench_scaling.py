@@ -167,7 +167,8 @@ def main() -> None:
     A_bytes = N * (D + 1) * (4 + 8)
     print(f"  not modelled: null fit once on the client; model broadcast {A_bytes / 2**30:.1f} GiB "
           f"per worker (float32 + float64 copies of the N x (D + c) whitened matrix); reading "
-          f"~{N * M * float(np.median(bpg)) / 2**40:.1f} TiB of 8-bit BGEN ({float(np.median(bpg)):.2f} bytes/genotype here) from shared storage")
+          f"~{N * M * float(np.median(bpg)) / 2**40:.1f} TiB of 8-bit BGEN "
+          f"({float(np.median(bpg)):.2f} bytes/genotype here) from shared storage")
     if tmp:
         tmp.cleanup()
 

@@ -189,7 +189,8 @@ def main() -> None:
                     p = os.path.join(tmp, f)
                     shutil.rmtree(p) if os.path.isdir(p) else os.unlink(p)
             gt, pt = float(np.median(gts)), float(np.median(pts))
-            row = (d, 10 if cov else 0, label, gt, max(grs), pt, np.nanmax(prs) if not all(np.isnan(prs)) else float("nan"),
+            p_rss = np.nanmax(prs) if not all(np.isnan(prs)) else float("nan")
+            row = (d, 10 if cov else 0, label, gt, max(grs), pt, p_rss,
                    len(gts), len(pts))
             rows.append(row)
             print(f"  D={d} cov={10 if cov else 0} {label}: gwaskit {' '.join(f'{x:.1f}' for x in gts)} s, "

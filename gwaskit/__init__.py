@@ -10,7 +10,14 @@ from importlib import import_module
 _LAZY = {
     "open_genotypes": "gwaskit.io.genotypes",
     "read_table": "gwaskit.io.tables",
-    "scan": "gwaskit.stats.scan",
+    "MultiTraitScan": "gwaskit.stats.multitrait",
+    "ScanInputs": "gwaskit.pipelines.scan",
+    "ScanConfig": "gwaskit.pipelines.scan",
+    "ScanResult": "gwaskit.pipelines.scan",
+    "Checkpoint": "gwaskit.pipelines.scan",
+    "run_scan": "gwaskit.pipelines.scan",
+    "scan": "gwaskit.pipelines.scan",
+    "Execution": "gwaskit.engine.execute",
     "InputError": "gwaskit.errors",
 }
 

@@ -76,6 +76,43 @@ def cli() -> None:
     """gwaskit: GWAS of learned phenotypes (multi-trait scan, clumping, loci, panels)."""
 
 
+#: Top-level module -> the extra of pyproject.toml that provides it.
+EXTRAS = {"matplotlib": "plot", "msprime": "sim", "tskit": "sim", "mlxtend": "sim",
+          "stdpopsim": "sim", "dask": "dist", "distributed": "dist", "cryptography": "dist",
+          "torch": "learn", "sklearn": "learn", "PIL": "learn"}
+
+
+def missing_extra_hint(exc: ModuleNotFoundError) -> str | None:
+    """``pip install 'gwaskit[<extra>]'`` for a module that an optional extra provides."""
+    top = (exc.name or "").split(".")[0]
+    extra = EXTRAS.get(top)
+    if extra is None:
+        return None
+    return f"this command needs the optional package {top!r}: pip install 'gwaskit[{extra}]'"
+
+
+def _in_flags(message: str, group: click.Group, argv: list[str] | None) -> str:
+    """The library names parameters (``maf: must lie in [0, 0.5]``, ``pass overwrite=True``);
+    say the invoked command's flags instead (``--maf: ...``, ``pass --overwrite``)."""
+    import re
+
+    args = sys.argv[1:] if argv is None else argv
+    name = next((a for a in args if not a.startswith("-")), None)
+    cmd = group.get_command(click.Context(group), name) if name else None
+    if cmd is None:
+        return message
+    flags = {p.name: p.opts[0] for p in cmd.params
+             if isinstance(p, click.Option) and p.opts[0].startswith("--")}
+
+    def flag(m: re.Match) -> str:
+        return flags.get(m.group(1), m.group(0))
+
+    message = re.sub(r"\b([a-z][a-z0-9_]*)=True\b",
+                     lambda m: flags.get(m.group(1), m.group(0)), message)
+    # a parameter named at the start of the message or of a "<path>: " prefix
+    return re.sub(r"(?:(?<=^)|(?<=: ))([a-z][a-z0-9_]*)(?=[:=])", flag, message)
+
+
 def run_cli(group: click.Group, prog_name: str, argv: list[str] | None = None) -> None:
     """Run a click group; bad input becomes one line on stderr and exit code 2, never a traceback.
 
@@ -84,7 +121,7 @@ def run_cli(group: click.Group, prog_name: str, argv: list[str] | None = None) -
     try:
         group.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except InputError as exc:
-        click.echo(f"Error: {exc}", err=True)
+        click.echo(f"Error: {_in_flags(str(exc), group, argv)}", err=True)
         sys.exit(2)
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
@@ -95,6 +132,12 @@ def run_cli(group: click.Group, prog_name: str, argv: list[str] | None = None) -
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except ModuleNotFoundError as exc:  # an optional extra that is not installed
+        hint = missing_extra_hint(exc)
+        if hint is None:
+            raise
+        click.echo(f"Error: {hint}", err=True)
+        sys.exit(2)
     except OSError as exc:  # missing or unreadable files named by the user
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)

@@ -1,4 +1,4 @@
-"""``gwaskit prs``: polygenic score from a panel. Flags only; see :mod:`gwaskit.loci.prs`."""
+"""``gwaskit prs``: polygenic score from a panel. Flags -> :func:`gwaskit.pipelines.prs.run_prs`."""
 from __future__ import annotations
 
 import click
@@ -24,12 +24,14 @@ from ..errors import InputError
                    "gwaskit[dist]; the genotype files must be readable under the same paths on every "
                    "worker). Scores identical to an in-process run.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Start a Dask LocalCluster of N single-threaded worker processes here.")
+              help="Start an authenticated Dask LocalCluster of N single-threaded worker processes here.")
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="In-process worker threads, one panel chunk each (default: all usable CPUs).")
 @click.option("--quiet", is_flag=True)
 @click.option("--overwrite", is_flag=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Score table (.tsv/.parquet).")
 def command(panel, bgen, sample_file, bed, keep, covar, covar_cols, fit_samples, chunk_size, scheduler,
-            workers, quiet, overwrite, out):
+            workers, threads, quiet, overwrite, out):
     """Weighted allele-count score per sample (plink2 --score SCORE1_SUM)."""
     import numpy as np
     import pandas as pd
@@ -37,20 +39,21 @@ def command(panel, bgen, sample_file, bed, keep, covar, covar_cols, fit_samples,
     from ..io.output import check_writable, table_format, write_table
     from ..ld._readers import keep_mask, open_from_flags
     from ..loci.panel import read_panel
-    from ..loci.prs import polygenic_score
+    from ..engine.execute import Execution
+    from ..pipelines.prs import PrsConfig, run_prs
     from .main import setup_logging
 
     setup_logging(quiet=quiet)
-    from ..engine import check_execution_flags
-
-    check_execution_flags(scheduler, workers)
+    if scheduler and workers:
+        raise InputError("--scheduler and --workers are mutually exclusive")
+    execution = Execution(threads=threads, scheduler=scheduler, workers=workers)
     table_format(out)
     check_writable(out, overwrite)
     pan = read_panel(panel)
     with open_from_flags(bgen, bed, sample_file) as reader:
         samples = keep_mask(reader, keep)
-        scores, _ = polygenic_score(reader, pan, samples=samples, chunk_size=chunk_size,
-                                    scheduler=scheduler, workers=workers, sample_file=sample_file)
+        scores = run_prs(reader, pan, PrsConfig(chunk_size=chunk_size), samples=samples,
+                         execution=execution, sample_file=sample_file).table
     if covar:
         sep = "," if covar.endswith((".csv", ".csv.gz")) else "\t"
         cv = pd.read_parquet(covar) if covar.endswith(".parquet") else pd.read_csv(covar, sep=sep)

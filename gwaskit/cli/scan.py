@@ -1,6 +1,7 @@
 """``gwaskit scan``: multi-trait (D-df) association scan of an embedding.
 
-Flags only; the work is :func:`gwaskit.stats.scan.scan`.
+Flags -> :class:`~gwaskit.pipelines.scan.ScanInputs`, :class:`~gwaskit.pipelines.scan.ScanConfig`,
+:class:`~gwaskit.engine.execute.Execution` -> :func:`gwaskit.pipelines.scan.run_scan`.
 """
 from __future__ import annotations
 
@@ -9,23 +10,6 @@ import sys
 import click
 
 from ..errors import InputError
-
-
-def _versions() -> dict:
-    """Versions of gwaskit, Python and the numerical packages this run actually loaded (their
-    ``__version__``: importlib.metadata would cost ~50 ms of a 1.5 s run), and which kernels
-    (C or numba) computed the statistics."""
-    import gwaskit
-
-    out = {"gwaskit": gwaskit.__version__, "python": sys.version.split()[0]}
-    for mod in ("numpy", "pandas", "pyarrow", "scipy", "numba", "bed_reader", "deflate"):
-        version = getattr(sys.modules.get(mod), "__version__", None)
-        if version is not None:
-            out[mod] = str(version)
-    from ..stats import _scan_kernels
-
-    out["kernels"] = _scan_kernels.backend()
-    return out
 
 
 def _split(values: tuple[str, ...]) -> list[str] | None:
@@ -60,6 +44,9 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
               help="Minimum minor-allele frequency (analysis samples).")
 @click.option("--mac", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Minimum minor-allele count (dosage).")
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
+              help="GEMM precision. float32: fastest, statistic within ~1e-5 relative of MANOVA; "
+                   "float64: within 1e-8.")
 @click.option("--chunk-size", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Variants per block.")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
@@ -83,11 +70,13 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Result table: .parquet, .tsv or .tsv.gz; metadata in <out>.meta.json.")
 def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca,
-            no_rank_normalize, test, pvalue, per_dim, maf, mac, chunk_size, threads, scheduler,
+            no_rank_normalize, test, pvalue, per_dim, maf, mac, dtype, chunk_size, threads, scheduler,
             workers, resume, keep_parts, skip_bad_variants, quiet, overwrite, out):
     """Multi-trait (D-df) association scan of an embedding against every variant."""
+    from ..engine.execute import Execution, WorkersLostError
+    from ..errors import GenotypeFormatError
     from ..io.output import check_writable, table_format, write_json, write_table
-    from ..stats.scan import scan
+    from ..pipelines.scan import Checkpoint, ScanConfig, ScanInputs, run_scan
     from .main import setup_logging
 
     setup_logging(quiet=quiet)
@@ -95,15 +84,23 @@ def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, catego
         raise InputError("--pca and --no-pca are mutually exclusive")
     if (bgen is None) == (bed is None):
         raise InputError("give exactly one of --bgen or --bed")
-    from ..engine import check_execution_flags
-
-    check_execution_flags(scheduler, workers)
+    if scheduler and workers:
+        raise InputError("--scheduler and --workers are mutually exclusive")
+    inputs = ScanInputs(genotypes=bgen if bgen is not None else bed, pheno=pheno,
+                        sample_file=sample_file, covar=covar)
+    config = ScanConfig(pheno_cols=_split(pheno_cols), covar_cols=_split(covar_cols),
+                        categorical=_split(categorical) or (),
+                        pca=None if no_pca else (pca if pca is not None else "all"),
+                        rank_normalize=not no_rank_normalize, test=test, pvalue=pvalue,
+                        per_dim=per_dim, maf=maf, mac=mac, dtype=dtype, chunk_size=chunk_size,
+                        skip_bad_variants=skip_bad_variants)
+    execution = Execution(threads=threads, scheduler=scheduler, workers=workers)
     table_format(out)
     meta_path = out + ".meta.json"
     skipped_path = out + ".skipped.tsv"
     check_writable(out, overwrite)
     check_writable(meta_path, overwrite)
-    from ..engine.checkpoint import work_dir_for
+    from ..engine.checkpoint import package_versions, work_dir_for
 
     work_dir = work_dir_for(out)
     if work_dir.exists() and not resume:
@@ -124,32 +121,31 @@ def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, catego
             bar = tqdm(unit=" variants", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
             progress = bar.update
 
-    info: dict = {}
     received = _install_sigterm()
     try:
-        df = scan(bgen=bgen, bed=bed, sample_file=sample_file, pheno=pheno,
-                  pheno_cols=_split(pheno_cols), covar=covar, covar_cols=_split(covar_cols),
-                  categorical=_split(categorical) or (),
-                  pca=None if no_pca else (pca if pca is not None else "all"),
-                  rank_normalize=not no_rank_normalize, test=test, pvalue=pvalue,
-                  per_dim=per_dim, maf=maf, mac=mac, chunk_size=chunk_size, threads=threads,
-                  progress=lambda k: progress(k) if progress is not None else None,
-                  info=info, before_genotypes=start_bar, scheduler=scheduler, workers=workers,
-                  work_dir=str(work_dir), resume=resume, skip_bad_variants=skip_bad_variants)
+        result = run_scan(inputs, config, execution=execution,
+                          checkpoint=Checkpoint(str(work_dir), resume=resume),
+                          progress=lambda k: progress(k) if progress is not None else None,
+                          before_genotypes=start_bar)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
             bar = None
         code = 143 if received else 130
-        done, total = info.get("chunks_done"), info.get("chunks_total")
-        kept = (f"{done} of {total} chunks done and kept in {work_dir}; rerun with --resume to "
-                f"finish" if total is not None and work_dir.exists() else "nothing kept")
-        click.echo(f"Interrupted ({'SIGTERM' if received else 'SIGINT'}): {kept}.", err=True)
+        click.echo(f"Interrupted ({'SIGTERM' if received else 'SIGINT'}): "
+                   f"{_kept(work_dir)}.", err=True)
         sys.exit(code)
+    except GenotypeFormatError as e:
+        kept = f"{_kept(work_dir)}; " if (work_dir / "manifest.json").exists() else ""
+        raise GenotypeFormatError(f"{e} ({kept}--skip-bad-variants skips unreadable variants"
+                                  f"{', with --resume' if kept else ''})") from None
+    except WorkersLostError as e:
+        raise WorkersLostError(f"{e}; {_kept(work_dir)}") from None
     finally:
         if bar is not None:
             bar.close()
         _restore_sigterm()
+    df, info = result.table, dict(result.metadata)
     write_table(df, out, overwrite=overwrite)
     skipped = info.pop("skipped", [])
     if skipped:
@@ -163,7 +159,7 @@ def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, catego
         info["skipped_file"] = skipped_path
     meta = {
         "command_line": " ".join(["gwaskit"] + [click.utils.make_str(a) for a in sys.argv[1:]]),
-        "versions": _versions(),
+        "versions": package_versions(),
         "inputs": {"bgen": bgen, "bed": bed, "sample": sample_file, "pheno": pheno, "covar": covar},
         **info,
     }
@@ -178,6 +174,18 @@ def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, catego
         if skipped:
             click.echo(f"Skipped {len(skipped)} variant(s) with unreadable genotypes "
                        f"(errcode BAD_GENOTYPES); listed in {skipped_path}", err=True)
+
+
+def _kept(work_dir) -> str:
+    """What an interrupted or failed run left in its work directory, from its manifest."""
+    import json
+
+    try:
+        man = json.loads((work_dir / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return "nothing kept"
+    return (f"{man.get('n_done', 0)} of {man.get('n_chunks', '?')} chunks done and kept in "
+            f"{work_dir}; rerun with --resume to finish")
 
 
 _SIGTERM_STATE: dict = {}

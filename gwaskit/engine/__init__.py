@@ -1,24 +1,15 @@
-"""Execution engine of the file-level scan: chunk plans, checkpoints, local and Dask runs.
+"""Execution engine: chunk plans, executors and checkpoints. Generic: it never imports the
+domain modules (io, stats, ld, loci); the pipelines (:mod:`gwaskit.pipelines`) join the two.
 
-* :mod:`~gwaskit.engine.plan`: the chunk plan (file, variant range), computed on the client
-  from the reader's variant table; identical in every execution mode.
-* :mod:`~gwaskit.engine.tasks`: the per-chunk task (open the genotype files, decode the range,
-  apply the fitted null model with single-threaded BLAS).
-* :mod:`~gwaskit.engine.checkpoint`: the ``<out>.parts/`` work directory (one parquet part per
-  finished chunk, a JSON manifest with input fingerprints, options and plan) and resume.
-* :mod:`~gwaskit.engine.execute`: in-process (threads) and Dask execution; ``run_tasks`` (any
-  task function, one object broadcast to every worker, a callback per finished task) also runs
-  ``clump`` (a task per chromosome) and ``prs`` (a task per panel chunk) on Dask.
+* :mod:`~gwaskit.engine.plan`: the chunk plan (file, variant range); identical in every mode.
+* :mod:`~gwaskit.engine.execute`: :class:`~gwaskit.engine.execute.Execution` (threads, a Dask
+  scheduler, or an authenticated LocalCluster) and ``run_tasks`` (any task function, one
+  object broadcast to every worker, a callback per finished task).
+* :mod:`~gwaskit.engine.workers`: single-threaded BLAS, per-process caches, log capture.
+* :mod:`~gwaskit.engine.checkpoint`: the ``<out>.parts/`` work directory (one parquet part
+  per finished chunk, a manifest with the configuration fingerprint, input hashes, package
+  versions and the plan) and resume.
 
-Nothing here imports dask at module import time; ``pip install gwaskit[dist]`` provides it.
+Nothing here imports dask at module import time; ``pip install 'gwaskit[dist]'`` provides it.
 """
 
-from ..errors import InputError
-
-
-def check_execution_flags(scheduler: str | None, workers: int | None) -> None:
-    """Validate ``--scheduler`` / ``--workers`` before any work (shared by scan, clump, prs)."""
-    if scheduler and workers:
-        raise InputError("--scheduler and --workers are mutually exclusive")
-    if workers is not None and workers < 1:
-        raise InputError(f"--workers: must be >= 1, got {workers}")

@@ -3,16 +3,19 @@
 Layout::
 
     <out>.parts/
-        manifest.json        inputs (paths, sizes, mtimes, header hashes), options, chunk plan,
-                             done chunks, skipped variants
-        part-000000.parquet  one file per finished chunk (written atomically)
+        manifest.json        the configuration's fingerprint, input fingerprints (paths, sizes,
+                             mtimes, content hashes), the package versions that determine the
+                             bits, the chunk plan, done chunks, skipped variants
+        part-000000.parquet  one file per finished chunk (written atomically), carrying the
+                             chunk's variant IDs
         lock                 flock'ed by the running process
 
 A finished chunk is written to a temporary file and renamed, then recorded in the manifest
 (also rewritten atomically). A part that exists but is missing from the manifest (the process
-died between the two renames) is accepted after its row count is checked. A resumed run must
-see the same inputs, options and plan as the first one, otherwise :class:`InputError`: parts
-from different runs are never mixed.
+died between the two renames) is accepted after its row count and variant IDs are checked; a
+part whose IDs are not its chunk's (a file swapped or copied from elsewhere) is refused and
+recomputed. A resumed run must see the same configuration, inputs, versions and plan as the
+first one, otherwise :class:`InputError`: parts from different runs are never mixed.
 """
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import pandas as pd
 
@@ -30,11 +33,11 @@ from .._log import logger
 from ..errors import InputError
 from .plan import Chunk
 
-__all__ = ["WorkDir", "work_dir_for", "fingerprint_file", "FORMAT"]
+__all__ = ["WorkDir", "work_dir_for", "fingerprint_file", "package_versions", "FORMAT"]
 
-FORMAT = "gwaskit-scan-parts/1"
-_HEAD_BYTES = 1 << 20
-_BGEN_HEADER_MAX = 64 << 20
+FORMAT = "gwaskit-parts/2"
+#: Packages whose versions can change the bits of a result (numerical code and its compiler).
+BIT_PACKAGES = ("numpy", "numba", "llvmlite", "scipy", "pandas", "pyarrow", "threadpoolctl")
 
 
 def work_dir_for(out: str | os.PathLike) -> Path:
@@ -42,23 +45,25 @@ def work_dir_for(out: str | os.PathLike) -> Path:
     return Path(str(out) + ".parts")
 
 
-def _sha256(path: Path, start: int, stop: int) -> str:
+def _sha256(path: Path, start: int, stop: int | None) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         fh.seek(start)
-        left = max(stop - start, 0)
-        while left:
-            b = fh.read(min(left, 1 << 20))
+        left = None if stop is None else max(stop - start, 0)
+        while left is None or left:
+            b = fh.read(1 << 20 if left is None else min(left, 1 << 20))
             if not b:
                 break
             h.update(b)
-            left -= len(b)
+            if left is not None:
+                left -= len(b)
     return h.hexdigest()
 
 
-def fingerprint_file(path: str | os.PathLike | None) -> dict | None:
-    """Path, size, mtime and a content hash: for a BGEN the whole header and sample block
-    (bytes ``0 .. 4 + offset``), for other files their first MiB."""
+def fingerprint_file(path: str | os.PathLike | None, hash_bytes: int | None = None) -> dict | None:
+    """Path, size, mtime and a SHA-256 of the content: the whole file by default, or its first
+    ``hash_bytes`` bytes (large genotype files, whose header is hashed and whose size and mtime
+    stand for the rest)."""
     if path is None:
         return None
     p = Path(path)
@@ -66,28 +71,32 @@ def fingerprint_file(path: str | os.PathLike | None) -> dict | None:
         st = p.stat()
     except OSError as e:
         raise InputError(f"{p}: cannot read ({e.strerror})") from None
-    stop = min(st.st_size, _HEAD_BYTES)
-    if p.suffix == ".bgen" and st.st_size >= 4:
-        with open(p, "rb") as fh:
-            offset = int.from_bytes(fh.read(4), "little")
-        stop = min(st.st_size, 4 + offset, _BGEN_HEADER_MAX)
+    stop = None if hash_bytes is None else min(st.st_size, int(hash_bytes))
     return {"path": str(p.resolve()), "size": st.st_size, "mtime_ns": st.st_mtime_ns,
-            "sha256_head": _sha256(p, 0, stop), "hashed_bytes": stop}
+            "sha256": _sha256(p, 0, stop), "hashed_bytes": st.st_size if stop is None else stop}
 
 
-def genotype_fingerprints(paths: Sequence[str | os.PathLike]) -> list[dict]:
-    """Fingerprints of genotype files; a PLINK fileset contributes its .bed, .bim and .fam."""
-    out = []
-    for path in paths:
-        p = Path(path)
-        if p.suffix == ".bgen":
-            out.append(fingerprint_file(p))
-            continue
-        stem = p.with_suffix("") if p.suffix == ".bed" else p
-        for ext in (".bed", ".bim", ".fam"):
-            q = Path(str(stem) + ext)
-            if q.exists():
-                out.append(fingerprint_file(q))
+def package_versions() -> dict:
+    """Python, gwaskit, the packages of :data:`BIT_PACKAGES` and the BLAS library in use."""
+    import platform
+    from importlib import metadata
+
+    import gwaskit
+
+    out = {"python": platform.python_version(), "gwaskit": gwaskit.__version__}
+    for name in BIT_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    try:
+        from threadpoolctl import threadpool_info
+
+        blas = [f"{i.get('internal_api')} {i.get('version')}" for i in threadpool_info()
+                if i.get("user_api") == "blas"]
+        out["blas"] = sorted(set(blas))
+    except Exception:  # noqa: BLE001 - informative only
+        out["blas"] = None
     return out
 
 
@@ -113,20 +122,35 @@ def _first_difference(old, new, where: str = "") -> str | None:
 
 
 class WorkDir:
-    """One scan's work directory (see the module docstring).
+    """One run's work directory (see the module docstring).
 
     Parameters
     ----------
     path : the directory (``<out>.parts``)
-    inputs, options : JSON-able dicts; a resumed run must match them exactly
+    fingerprint : the configuration's fingerprint (e.g. :meth:`gwaskit.pipelines.scan.ScanConfig.fingerprint`)
+    config : the configuration itself (JSON-able), recorded so that a refused resume can name
+        the option that differs
+    inputs : JSON-able input fingerprints (:func:`fingerprint_file`)
     chunks : the chunk plan
+    chunk_ids : the variant IDs each chunk's part must carry, in order (called per chunk);
+        None skips the check
+    versions : package versions (default :func:`package_versions`); a resumed run must match
+    id_column : the part column holding the IDs
     """
 
-    def __init__(self, path: str | os.PathLike, inputs: dict, options: dict, chunks: Sequence[Chunk]):
+    def __init__(self, path: str | os.PathLike, fingerprint: str, inputs: dict,
+                 chunks: Sequence[Chunk], chunk_ids: Callable[[Chunk], Sequence[str]] | None = None,
+                 versions: dict | None = None, id_column: str = "variant_id",
+                 config: dict | None = None):
         self.path = Path(path)
+        self.fingerprint = str(fingerprint)
+        self.config = json.loads(json.dumps(config or {}, default=str))
         self.inputs = json.loads(json.dumps(inputs, default=str))
-        self.options = json.loads(json.dumps(options, default=str))
+        self.versions = json.loads(json.dumps(versions if versions is not None
+                                              else package_versions(), default=str))
         self.chunks = list(chunks)
+        self.chunk_ids = chunk_ids
+        self.id_column = id_column
         self.plan = {"n_variants": int(sum(c.size for c in self.chunks)),
                      "chunks": [c.as_list() for c in self.chunks]}
         self.done: set[int] = set()
@@ -147,7 +171,7 @@ class WorkDir:
         """Validate an existing directory (before any work); returns the finished chunks.
 
         Without ``resume`` an existing directory is an error; with it, the manifest must match
-        this run's inputs, options and plan.
+        this run's configuration, inputs, versions and plan.
         """
         if not self.path.exists():
             if not self.path.parent.exists():
@@ -155,7 +179,7 @@ class WorkDir:
             return set()
         if not resume:
             raise InputError(f"{self.path}: a work directory from an earlier run exists; pass "
-                             f"--resume to finish that run, or remove the directory")
+                             f"resume=True to finish that run, or remove the directory")
         if not self.manifest_path.exists():
             raise InputError(f"{self.path}: no manifest.json; not a gwaskit work directory "
                              f"(remove it to start afresh)")
@@ -165,7 +189,9 @@ class WorkDir:
             raise InputError(f"{self.manifest_path}: unreadable manifest ({e})") from None
         if man.get("format") != FORMAT:
             raise InputError(f"{self.manifest_path}: unknown format {man.get('format')!r}")
-        for key, mine in (("inputs", self.inputs), ("options", self.options), ("plan", self.plan)):
+        for key, mine in (("config", self.config), ("fingerprint", self.fingerprint),
+                          ("inputs", self.inputs),
+                          ("versions", self.versions), ("plan", self.plan)):
             diff = _first_difference(man.get(key), mine, key)
             if diff:
                 raise InputError(
@@ -190,14 +216,25 @@ class WorkDir:
         return set(good)
 
     def _part_ok(self, i: int) -> bool:
+        """The part exists, has its chunk's row count and carries its chunk's variant IDs."""
         import pyarrow.parquet as pq
 
         if i >= len(self.chunks):
             return False
         try:
-            return pq.ParquetFile(self.part_path(i)).metadata.num_rows == self.chunks[i].size
-        except Exception:
+            f = pq.ParquetFile(self.part_path(i))
+            if f.metadata.num_rows != self.chunks[i].size:
+                return False
+            if self.chunk_ids is None:
+                return True
+            ids = f.read(columns=[self.id_column]).column(0).to_pylist()
+        except Exception:  # unreadable, truncated or without the ID column
             return False
+        if ids != [str(x) for x in self.chunk_ids(self.chunks[i])]:
+            logger.warning("%s: part %d carries the variants of another chunk or run; "
+                           "refused", self.path, i)
+            return False
+        return True
 
     def open(self) -> None:
         """Create (or take over) the directory: lock it, clear stray temporary files, write
@@ -232,7 +269,8 @@ class WorkDir:
     def _write_manifest(self) -> None:
         man = {"format": FORMAT, "created": self._created,
                "updated": time.strftime("%Y-%m-%dT%H:%M:%S"),
-               "inputs": self.inputs, "options": self.options, "plan": self.plan,
+               "fingerprint": self.fingerprint, "config": self.config, "inputs": self.inputs,
+               "versions": self.versions, "plan": self.plan,
                "n_chunks": len(self.chunks), "n_done": len(self.done),
                "done": sorted(self.done), "skipped": self.skipped}
         tmp = self.path / f".manifest.json.{os.getpid()}.tmp"
@@ -263,7 +301,16 @@ class WorkDir:
         todo = self.missing()
         if todo:
             raise RuntimeError(f"{self.path}: {len(todo)} chunk(s) not finished")
-        frames = [pd.read_parquet(self.part_path(c.index)) for c in self.chunks]
+        frames = []
+        for c in self.chunks:
+            frame = pd.read_parquet(self.part_path(c.index))
+            if self.chunk_ids is not None and (
+                    len(frame) != c.size or frame[self.id_column].astype(str).tolist()
+                    != [str(x) for x in self.chunk_ids(c)]):
+                raise InputError(f"{self.part_path(c.index)}: does not hold the variants of "
+                                 f"chunk {c.index} (changed during the run?); remove "
+                                 f"{self.path} and rerun")
+            frames.append(frame)
         out = pd.concat(frames, ignore_index=True) if frames else None
         if out is not None and len(out) != self.plan["n_variants"]:
             raise RuntimeError(f"{self.path}: assembled {len(out)} rows, planned "

@@ -41,7 +41,7 @@ def plan_chunks(file_sizes: Sequence[int], chunk_size: int) -> list[Chunk]:
     chunk_size : variants per chunk (>= 1)
     """
     if chunk_size < 1:
-        raise InputError(f"--chunk-size: must be >= 1, got {chunk_size}")
+        raise InputError(f"chunk_size: must be >= 1, got {chunk_size}")
     chunks: list[Chunk] = []
     base = 0
     for f, n in enumerate(file_sizes):

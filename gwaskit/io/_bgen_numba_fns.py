@@ -1,35 +1,65 @@
-"""numba kernels for BGEN: header walk, probability -> dosage decoding, probability encoding.
+"""numba kernels for BGEN: header walk, fused inflate + decode + column statistics of a variant
+range, probability encoding.
 
-All kernels are ``nogil=True`` and single-threaded: the caller runs them from its own thread pool
-(decompression and decoding of one variant happen in the same worker thread, so the
-decompressed block is decoded while it is still in cache). They are deliberately not
-``parallel=True``: numba's default ``workqueue`` threading layer aborts the process when two
-Python threads launch parallel kernels at once, which a Dask-threaded caller would do.
+All kernels are ``nogil=True`` and serial: the caller runs them from its own threads (the
+engine runs one chunk per thread), so a decompressed block is decoded, and each decoded column's
+statistics computed, while it is still in cache. zlib blocks are inflated inside the kernel by
+libdeflate's ``libdeflate_zlib_decompress``, declared as an external function and resolved
+from the ``deflate`` wheel's extension module (which exports libdeflate's symbols), loaded into
+LLVM's symbol table once by :func:`_load_libdeflate`; no address is baked into numba's cache.
 
-Error codes returned by the kernels (0 = fine; defined in :mod:`gwaskit.io.bgen`) are turned
-into one-line :class:`~gwaskit.errors.GenotypeFormatError` messages by :mod:`gwaskit.io.bgen`.
-The reader uses the C twins of :func:`walk_variants` and :func:`decode_variant`
-(``_bgen_native.c``) when they can be built; these are the fallback.
+Error codes returned by the kernels (0 = fine) are defined here and turned into one-line
+:class:`~gwaskit.errors.GenotypeFormatError` messages by :mod:`gwaskit.io.bgen` (:data:`ERROR_TEXT`).
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
-# Error codes (and their texts) live in gwaskit.io.bgen, so that the reader can report them
-# without importing numba; the C twins in _bgen_native.c use the same values.
-from gwaskit.io.bgen import (  # noqa: F401  (re-exported)
-    E_BAD_LENGTH,
-    E_BITS,
-    E_N_MISMATCH,
-    E_NOT_BIALLELIC,
-    E_PHASED_FLAG,
-    E_PLOIDY,
-    E_SHORT_BLOCK,
-    E_TRUNCATED,
-    ERROR_TEXT,
-    OK,
-)
+from gwaskit.stats._column_numba_fns import column_stats_one
+
+OK = 0
+E_TRUNCATED = 1  # block extends past the end of the file / buffer
+E_N_MISMATCH = 2  # sample count in the probability block differs from the header
+E_NOT_BIALLELIC = 3  # K != 2 in the probability block
+E_BITS = 4  # bits per probability outside 1..32
+E_PLOIDY = 5  # ploidy byte outside [pmin, pmax] or > 63
+E_PHASED_FLAG = 6  # phased flag not 0/1
+E_SHORT_BLOCK = 7  # decompressed block shorter than the probabilities it announces
+E_BAD_LENGTH = 8  # a length field that cannot be right
+E_INFLATE = 9  # zlib stream corrupt, or not of the announced length
+
+ERROR_TEXT = {
+    E_TRUNCATED: "block runs past the end of the file (truncated file?)",
+    E_N_MISMATCH: "sample count in the probability block differs from the file header",
+    E_NOT_BIALLELIC: "probability block is not biallelic",
+    E_BITS: "bits per probability outside 1..32",
+    E_PLOIDY: "invalid ploidy byte",
+    E_PHASED_FLAG: "invalid phased flag",
+    E_SHORT_BLOCK: "probability block shorter than announced (corrupt data?)",
+    E_BAD_LENGTH: "invalid length field (corrupt data?)",
+    E_INFLATE: "corrupt zlib data, or not of the announced uncompressed length",
+}
+
+
+def _load_libdeflate() -> None:
+    """Make libdeflate's symbols (exported by the ``deflate`` wheel's extension module, a core
+    dependency) visible to numba's JIT linker."""
+    import llvmlite.binding as llvm
+    from deflate import _deflate
+
+    llvm.load_library_permanently(_deflate.__file__)
+
+
+_load_libdeflate()
+_inflater_new = types.ExternalFunction("libdeflate_alloc_decompressor", types.voidptr())
+_inflater_free = types.ExternalFunction("libdeflate_free_decompressor", types.void(types.voidptr))
+# int libdeflate_zlib_decompress(d, in, in_nbytes, out, out_nbytes_avail, size_t *actual_out):
+# with actual_out NULL, success (0) means exactly out_nbytes_avail bytes were produced
+_zlib_inflate = types.ExternalFunction(
+    "libdeflate_zlib_decompress",
+    types.int32(types.voidptr, types.voidptr, types.uintp, types.voidptr, types.uintp,
+                types.voidptr))
 
 
 @njit(cache=True, nogil=True)
@@ -235,6 +265,68 @@ def decode_variant(blk, n_expected, sample_idx, all_samples, out, base):
                 s += (p - t) * v
         out[base + r] = s * scale
     return OK
+
+
+@njit(cache=True, nogil=True)
+def read_range(buf, blocks, compressed, n, sample_idx, all_samples, out, base0, nrow, stats,
+               scratch):
+    """Inflate (zlib, or none) and decode the variants ``blocks`` into consecutive output columns.
+
+    Parameters
+    ----------
+    buf : the file (uint8, memory-mapped)
+    blocks : (k, 3) int64 ``[data offset, data length, uncompressed length]`` per variant
+    compressed : True for zlib blocks (zstd blocks are inflated by the caller)
+    n, sample_idx, all_samples : as :func:`decode_variant`
+    out : the flat (Fortran-order raveled) output; variant ``q`` goes to
+        ``out[base0 + q * nrow : base0 + (q + 1) * nrow]``
+    stats : (k, 4) float64: row ``q`` receives :func:`column_stats_one` of column ``q``
+        (computed right after decoding it, while it is in cache); an empty array skips them
+    scratch : uint8 buffer of at least the largest uncompressed length (zlib only)
+
+    Returns ``(q, err)``: ``q = -1`` when every variant decoded, else the first failing
+    variant and its error code (nothing is written for variants after it).
+    """
+    k = blocks.shape[0]
+    size = buf.shape[0]
+    want_stats = stats.shape[0] > 0
+    d = _inflater_new()  # a few kB, once per range (unused for uncompressed blocks)
+    fail, err = -1, OK
+    for q in range(k):
+        off, ln, ulen = blocks[q, 0], blocks[q, 1], blocks[q, 2]
+        if off < 0 or ln < 0 or off + ln > size:
+            fail, err = q, E_TRUNCATED
+            break
+        if compressed:
+            if ulen < 0 or ulen > scratch.shape[0]:
+                fail, err = q, E_BAD_LENGTH
+                break
+            src = buf[off:off + ln]
+            r = _zlib_inflate(d, src.ctypes.data, ln, scratch.ctypes.data, ulen, 0)
+            if r != 0:
+                fail, err = q, E_INFLATE
+                break
+            blk = scratch[:ulen]
+        else:
+            blk = buf[off:off + ln]
+        base = base0 + q * nrow
+        e = decode_variant(blk, n, sample_idx, all_samples, out, base)
+        if e != OK:
+            fail, err = q, e
+            break
+        if want_stats:
+            column_stats_one(out[base:base + nrow], stats[q])
+    _inflater_free(d)
+    return fail, err
+
+
+@njit(cache=True, nogil=True)
+def column_stats_range(out, base0, nrow, stats):
+    """:func:`column_stats_one` of ``stats.shape[0]`` consecutive columns of a flat output (for
+    blocks decoded outside :func:`read_range`, e.g. zstd)."""
+    for q in range(stats.shape[0]):
+        b = base0 + q * nrow
+        column_stats_one(out[b:b + nrow], stats[q])
 
 
 @njit(cache=True, nogil=True)

@@ -17,25 +17,20 @@ itself reports them as 0/2). For files written by plink2 allele 1 is ALT (read t
 
 How it works: the file is memory-mapped; a walk over the variant headers records each
 genotype block's offset (cached under the cache directory for large files, never beside the
-input); reading decompresses each block in a thread pool (zlib via libdeflate or ISA-L when
-installed, stdlib zlib otherwise; zstd via ``zstandard``; all release the GIL) and decodes it
-in the same worker thread straight into the Fortran-ordered output column.
-
-The walk and the decoder are C kernels (``_bgen_native.c``, compiled once and loaded with
-ctypes by :mod:`gwaskit._native`; ctypes releases the GIL) so that reading a BGEN file does not
-start numba (~0.8 s, more than a typical read). Without a C compiler, or with
-``GWASKIT_NATIVE=0``, the ``nogil`` numba kernels of :mod:`gwaskit.io._bgen_numba_fns` are used;
-both give bit-identical dosages.
+input, and validated against the file before use: see :meth:`BgenFile._load_index_cache`).
+Reading a variant range is one call of the ``nogil`` numba kernel
+:func:`gwaskit.io._bgen_numba_fns.read_range`: it inflates each zlib block with libdeflate,
+decodes it straight into the Fortran-ordered output column and computes the column's
+statistics while it is in cache. zstd blocks are inflated by ``zstandard`` (which releases the
+GIL) and decoded by the same kernels. The kernels are imported on first use.
 """
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import mmap
 import os
 import struct
 import threading
-import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -43,38 +38,13 @@ import numpy as np
 import pandas as pd
 
 from gwaskit._log import logger
-from gwaskit._native import VECTOR_FLAGS, load_library, read_source
 from gwaskit.errors import GenotypeFormatError, InputError
 
-__all__ = ["BgenFile", "default_cache_dir", "default_threads"]
-
-# --- kernel error codes ----------------------------------------------------------------------
-# Shared by the numba kernels (which import them from here) and the C kernels (same values in
-# _bgen_native.c); defined here so that reporting an error does not import numba.
-OK = 0
-E_TRUNCATED = 1  # block extends past the end of the file / buffer
-E_N_MISMATCH = 2  # sample count in the probability block differs from the header
-E_NOT_BIALLELIC = 3  # K != 2 in the probability block
-E_BITS = 4  # bits per probability outside 1..32
-E_PLOIDY = 5  # ploidy byte outside [pmin, pmax] or > 63
-E_PHASED_FLAG = 6  # phased flag not 0/1
-E_SHORT_BLOCK = 7  # decompressed block shorter than the probabilities it announces
-E_BAD_LENGTH = 8  # a length field that cannot be right
-
-ERROR_TEXT = {
-    E_TRUNCATED: "block runs past the end of the file (truncated file?)",
-    E_N_MISMATCH: "sample count in the probability block differs from the file header",
-    E_NOT_BIALLELIC: "probability block is not biallelic",
-    E_BITS: "bits per probability outside 1..32",
-    E_PLOIDY: "invalid ploidy byte",
-    E_PHASED_FLAG: "invalid phased flag",
-    E_SHORT_BLOCK: "probability block shorter than announced (corrupt data?)",
-    E_BAD_LENGTH: "invalid length field (corrupt data?)",
-}
+__all__ = ["BgenFile", "default_cache_dir"]
 
 #: Variant indices of files with at least this many variants are cached (parquet).
 INDEX_CACHE_MIN_VARIANTS = 200_000
-_INDEX_VERSION = 1
+_INDEX_VERSION = 2
 _WALK_BATCH = 1 << 18
 
 
@@ -85,54 +55,6 @@ def default_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     return Path(cache_dir).expanduser().resolve()
 
 
-def default_threads() -> int:
-    """``$GWASKIT_THREADS`` if set, else the number of usable CPUs (at most 16)."""
-    env = os.environ.get("GWASKIT_THREADS")
-    if env:
-        return max(1, int(env))
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        n = os.cpu_count() or 1
-    return max(1, min(n, 16))
-
-
-# --- decompressors ---------------------------------------------------------------------------
-def _pick_zlib():
-    """Fastest available zlib inflater: libdeflate, ISA-L, then stdlib zlib.
-
-    Each candidate is checked on a probe first (an unknown API version falls through).
-    """
-    probe = b"gwaskit" * 20
-    probe_z = zlib.compress(probe)
-    try:
-        import deflate
-
-        def inflate_deflate(data, size):
-            return deflate.zlib_decompress(data, size)
-
-        if inflate_deflate(probe_z, len(probe)) == probe:
-            return inflate_deflate, "libdeflate"
-    except Exception:  # not installed, or an API we do not know
-        pass
-    try:
-        from isal import isal_zlib
-
-        def inflate_isal(data, size):
-            return isal_zlib.decompress(data, bufsize=max(size, 1))
-
-        if inflate_isal(probe_z, len(probe)) == probe:
-            return inflate_isal, "isal"
-    except Exception:
-        pass
-
-    def inflate_zlib(data, size):
-        return zlib.decompress(data, bufsize=max(size, 1))
-
-    return inflate_zlib, "zlib"
-
-
-_INFLATE, INFLATER = _pick_zlib()
 _zstd_local = threading.local()
 
 
@@ -145,211 +67,15 @@ def _unzstd(data, size):
     return d.decompress(data, max_output_size=size)
 
 
-# --- kernels: C when it can be built, numba otherwise -----------------------------------------
-def _declare(lib: ctypes.CDLL) -> None:
-    # c_void_p / c_int64 only: ctypes converts plain ints (and bytes, for decompressed blocks)
-    # without building a ctypes object per argument, which keeps a per-variant call cheap
-    p, i64 = ctypes.c_void_p, ctypes.c_int64
-    lib.gk_bgen_walk.argtypes = [p, i64, i64, i64, i64, p, p, p]
-    lib.gk_bgen_walk.restype = None
-    for f in (lib.gk_bgen_decode_f32, lib.gk_bgen_decode_f64):
-        f.argtypes = [p, i64, i64, p, i64, i64, p, i64, p]
-        f.restype = i64
-    for f in (lib.gk_bgen_read_range_f32, lib.gk_bgen_read_range_f64):
-        f.argtypes = [p, p, i64, i64, p, p, p, p, i64, i64, p, i64, i64, p, i64, i64, p, p]
-        f.restype = i64
+def _kernels():
+    """The numba kernels (:mod:`gwaskit.io._bgen_numba_fns`), imported on first use."""
+    from gwaskit.io import _bgen_numba_fns
+
+    return _bgen_numba_fns
 
 
-def _libdeflate_symbols() -> tuple[int, int, int] | None:
-    """Addresses of ``libdeflate_alloc_decompressor``, ``libdeflate_free_decompressor`` and
-    ``libdeflate_zlib_decompress``: from the ``deflate`` package's extension module (which
-    exports them), else from a system libdeflate; None when neither is found."""
-    import ctypes.util
-
-    candidates = []
-    try:
-        from deflate import _deflate
-
-        candidates.append(_deflate.__file__)
-    except Exception:  # not installed, or built differently
-        pass
-    found = ctypes.util.find_library("deflate")
-    if found:
-        candidates.append(found)
-    for path in candidates:
-        try:
-            lib = ctypes.CDLL(path)
-            return tuple(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value for name in (
-                "libdeflate_alloc_decompressor", "libdeflate_free_decompressor",
-                "libdeflate_zlib_decompress"))
-        except (OSError, AttributeError):
-            continue
-    return None
-
-
-class _CDecoder:
-    """The C decoder bound to one output: every pointer and constant is computed once, so
-    decoding a variant is one ctypes call (:meth:`BgenFile._decode_range` calls it per variant).
-
-    Holds references to the arrays its raw pointers point into."""
-
-    __slots__ = ("_fn", "_keep", "_bp", "_n", "_sp", "_ns", "_all", "_op", "_st")
-
-    def __init__(self, fn, buf: np.ndarray, n: int, sidx: np.ndarray, all_samples: bool,
-                 flat: np.ndarray):
-        starts = np.empty(n + 1, dtype=np.int64)  # scratch for blocks with varying ploidy
-        self._fn = fn
-        self._keep = (buf, sidx, flat, starts)
-        self._bp = buf.ctypes.data
-        self._n = n
-        self._sp = sidx.ctypes.data
-        self._ns = len(sidx)
-        self._all = int(all_samples)
-        self._op = flat.ctypes.data
-        self._st = starts.ctypes.data
-
-    def at(self, off: int, ln: int, base: int) -> int:
-        """Decode the uncompressed block ``buf[off : off + ln]`` into ``flat[base:]``."""
-        return self._fn(self._bp + off, ln, self._n, self._sp, self._ns, self._all, self._op,
-                        base, self._st)
-
-    def block(self, data, base: int) -> int:
-        """Decode a decompressed block (bytes, bytearray or other buffer) into ``flat[base:]``."""
-        if type(data) is bytes or len(data) == 0:  # bytes: ctypes passes its buffer, no copy
-            ptr = data if len(data) else None
-        else:
-            try:  # writable buffer (libdeflate returns bytearray): 0.4 us, no copy
-                ptr = ctypes.addressof(ctypes.c_char.from_buffer(data))
-            except TypeError:  # read-only buffer: keep the view alive during the call
-                data = np.frombuffer(data, dtype=np.uint8)
-                ptr = data.ctypes.data
-        return self._fn(ptr, len(data), self._n, self._sp, self._ns, self._all, self._op, base,
-                        self._st)
-
-
-class _CKernels:
-    """The C kernels of ``_bgen_native.c`` with the interface of :class:`_NumbaKernels`."""
-
-    name = "c"
-
-    def __init__(self, lib: ctypes.CDLL):
-        self._lib = lib
-        self._zlib = _libdeflate_symbols()
-
-    def read_range(self, buf: np.ndarray, blocks: np.ndarray, compression: int, max_ulen: int,
-                   n: int, sidx: np.ndarray, all_samples: bool, flat: np.ndarray, base0: int,
-                   nrow: int, stats: np.ndarray | None = None) -> int | None:
-        """Inflate and decode the variants ``blocks`` ((k, 3) ``[off, len, ulen]``) into
-        consecutive output columns starting at ``flat[base0]``, all in one C call (no GIL).
-        ``stats``: None or a C-contiguous (k, 4) float64 array receiving each column's
-        ``[n observed, sum, mean, sum of squared deviations]`` (see :meth:`BgenFile.read_into`).
-
-        Returns -1 when all decoded, the index of the first variant that failed (the caller
-        redoes the range variant by variant for the error message), or None when this path
-        does not apply (zstd, no libdeflate, another output type)."""
-        if (compression == 1 and self._zlib is None) or compression == 2:
-            return None
-        if flat.dtype == np.float32:
-            fn = self._lib.gk_bgen_read_range_f32
-        elif flat.dtype == np.float64:
-            fn = self._lib.gk_bgen_read_range_f64
-        else:
-            return None
-        blocks = np.ascontiguousarray(blocks, dtype=np.int64)
-        k = blocks.shape[0]
-        if k == 0:
-            return -1
-        sidx = np.ascontiguousarray(sidx, dtype=np.int64)
-        alloc, release, inflate = self._zlib if compression == 1 else (None, None, None)
-        scratch = np.empty(max(int(blocks[:, 2].max()), 1) if compression else 1, dtype=np.uint8)
-        starts = np.empty(n + 1, dtype=np.int64)
-        return fn(buf.ctypes.data, blocks.ctypes.data, k, int(compression != 0), alloc, release,
-                  inflate, scratch.ctypes.data, max_ulen, n, sidx.ctypes.data, len(sidx),
-                  int(all_samples), flat.ctypes.data, base0, nrow, starts.ctypes.data,
-                  None if stats is None else stats.ctypes.data)
-
-    def walk(self, buf: np.ndarray, start: int, m_max: int, compressed: bool):
-        """As :func:`gwaskit.io._bgen_numba_fns.walk_variants`.
-
-        Returns ``(n, err, fields, block, next_offset)``."""
-        buf = np.ascontiguousarray(buf, dtype=np.uint8)  # no copy for the memory map
-        # zeroed like the numba kernel's outputs (calloc: pages the walk never reaches cost nothing)
-        fields = np.zeros((m_max, 12), dtype=np.int64)
-        block = np.zeros((m_max, 3), dtype=np.int64)
-        res = np.zeros(3, dtype=np.int64)
-        self._lib.gk_bgen_walk(buf.ctypes.data, buf.shape[0], int(start), int(m_max),
-                               int(bool(compressed)), fields.ctypes.data, block.ctypes.data,
-                               res.ctypes.data)
-        return int(res[0]), int(res[1]), fields, block, int(res[2])
-
-    def decoder(self, buf: np.ndarray, n: int, sidx: np.ndarray, all_samples: bool,
-                flat: np.ndarray):
-        """``(at, block)``: decode functions bound to the output ``flat``.
-
-        ``at(off, ln, base)`` decodes ``buf[off : off + ln]``, ``block(data, base)`` a
-        decompressed block; both write ``flat[base:]`` and return an error code (0 = fine)."""
-        if flat.dtype == np.float32:
-            fn = self._lib.gk_bgen_decode_f32
-        elif flat.dtype == np.float64:
-            fn = self._lib.gk_bgen_decode_f64
-        else:  # no C variant for other output types
-            return _NumbaKernels().decoder(buf, n, sidx, all_samples, flat)
-        if not (flat.flags.c_contiguous and buf.flags.c_contiguous and buf.dtype == np.uint8):
-            raise ValueError("decoder needs contiguous uint8 input and contiguous output")
-        d = _CDecoder(fn, buf, n, np.ascontiguousarray(sidx, dtype=np.int64), all_samples, flat)
-        return d.at, d.block
-
-
-class _NumbaKernels:
-    """The numba kernels of :mod:`gwaskit.io._bgen_numba_fns` (imported here, on first use)."""
-
-    name = "numba"
-
-    def __init__(self):
-        from gwaskit.io import _bgen_numba_fns
-
-        self._nf = _bgen_numba_fns
-
-    def walk(self, buf: np.ndarray, start: int, m_max: int, compressed: bool):
-        return self._nf.walk_variants(buf, start, m_max, compressed)
-
-    def decoder(self, buf: np.ndarray, n: int, sidx: np.ndarray, all_samples: bool,
-                flat: np.ndarray):
-        decode = self._nf.decode_variant
-
-        def at(off: int, ln: int, base: int) -> int:
-            return decode(buf[off : off + ln], n, sidx, all_samples, flat, base)
-
-        def block(data, base: int) -> int:
-            return decode(np.frombuffer(data, dtype=np.uint8), n, sidx, all_samples, flat, base)
-
-        return at, block
-
-
-def _c_kernels() -> _CKernels | None:
-    """The C kernels, or None (no compiler, build failure, ``GWASKIT_NATIVE=0``, source missing)."""
-    try:
-        from gwaskit.io import _column_stats_source
-
-        source = _column_stats_source() + read_source(__file__, "_bgen_native.c")
-    except OSError:
-        return None
-    lib = load_library("bgen_kernels", source, _declare, flags=VECTOR_FLAGS)
-    return None if lib is None else _CKernels(lib)
-
-
-_KERNELS: _CKernels | _NumbaKernels | None = None
-
-
-def _kernels() -> _CKernels | _NumbaKernels:
-    """The kernels in use: C when available, else numba (chosen once per process)."""
-    global _KERNELS
-    k = _KERNELS
-    if k is None:  # a race only builds the same object twice
-        k = _c_kernels() or _NumbaKernels()
-        logger.debug("BGEN kernels: %s", k.name)
-        _KERNELS = k
-    return k
+def _error_text(err: int) -> str:
+    return _kernels().ERROR_TEXT.get(err, f"error code {err}")
 
 
 def _chrom_label(c: str) -> str:
@@ -379,8 +105,26 @@ def _strings(buf: np.ndarray, off: np.ndarray, ln: np.ndarray) -> np.ndarray:
         except UnicodeDecodeError:
             pass
     return np.array(
-        [bytes(buf[o : o + l]).decode("utf-8", "replace") for o, l in zip(off, ln)], dtype=object
+        [bytes(buf[o : o + k]).decode("utf-8", "replace") for o, k in zip(off, ln)], dtype=object
     )
+
+
+def _variants_digest(cols: dict, pos: np.ndarray) -> str:
+    h = hashlib.sha256(np.ascontiguousarray(pos, dtype=np.int64).tobytes())
+    for c in ("chromosome", "variant_id", "effect_allele", "other_allele"):
+        h.update("\x00".join(map(str, cols[c])).encode())
+        h.update(b"\x01")
+    return h.hexdigest()
+
+
+def _blocks_plausible(blocks: np.ndarray, first_variant: int, size: int) -> bool:
+    """Every block inside the file, after the header, in file order and not overlapping."""
+    if len(blocks) == 0:
+        return True
+    off, ln = blocks[:, 0], blocks[:, 1]
+    if (off < first_variant).any() or (ln < 0).any() or (off + ln > size).any():
+        return False
+    return bool((off[1:] >= off[:-1] + ln[:-1]).all())
 
 
 class BgenFile:
@@ -499,43 +243,108 @@ class BgenFile:
 
     # -- variant index --------------------------------------------------------------------
     def _cache_path(self) -> Path:
-        st = os.stat(self.path)
-        key = f"{self.path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{_INDEX_VERSION}"
-        h = hashlib.sha1(key.encode()).hexdigest()[:20]
-        return default_cache_dir(self._cache_dir) / "bgen-index" / f"{self.path.name}.{h}.parquet"
+        key = f"{self.path.resolve()}|{_INDEX_VERSION}"
+        h = hashlib.sha256(key.encode()).hexdigest()[:20]
+        return default_cache_dir(self._cache_dir) / "bgen-index" / f"{self.path.name}.{h}.npz"
+
+    def _file_identity(self) -> dict:
+        """What a cached index must match: size, mtime and a hash of the header and sample
+        block (bytes ``0 .. first variant``, at most 64 MiB)."""
+        st = os.fstat(self._fh.fileno())
+        head = hashlib.sha256(self._mm[: min(self.first_variant, 64 << 20)]).hexdigest()
+        return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns), "header_sha256": head,
+                "n_header_variants": int(self.n_header_variants), "version": _INDEX_VERSION}
+
+    def _load_index_cache(self, cache: Path) -> bool:
+        """Use a cached index only if it matches this file exactly; False (rebuild) otherwise.
+
+        Checked: the file's size, mtime and header hash; the hash of the offsets table and of
+        the variant table as stored; and that the blocks lie inside the file, in order, one
+        after the other (each starts after the previous one ends). A cache that fails any
+        check is ignored (and rewritten), so a tampered cache can neither crash the reader nor
+        change genotypes. The cache holds arrays only (``allow_pickle=False``), never code."""
+        import json
+
+        try:
+            with np.load(cache, allow_pickle=False) as z:
+                meta = json.loads(str(z["meta"]))
+                blocks = np.ascontiguousarray(z["blocks"], dtype=np.int64)
+                cols = {c: z[c] for c in ("chromosome", "variant_id", "effect_allele",
+                                          "other_allele")}
+                pos = np.asarray(z["base_pair_location"], dtype=np.int64)
+                n_multi = int(z["n_multiallelic"])
+        except Exception as e:  # unreadable, truncated, not ours
+            logger.warning("%s: ignoring unreadable BGEN index cache %s (%s); rebuilding",
+                           self.path, cache, type(e).__name__)
+            return False
+        why = None
+        if meta.get("file") != self._file_identity():
+            why = "it was made for another version of the file"
+        elif meta.get("blocks_sha256") != hashlib.sha256(blocks.tobytes()).hexdigest():
+            why = "its offsets table does not match its checksum"
+        elif meta.get("variants_sha256") != _variants_digest(cols, pos):
+            why = "its variant table does not match its checksum"
+        elif blocks.ndim != 2 or blocks.shape[1] != 3 or any(len(v) != len(blocks)
+                                                             for v in (*cols.values(), pos)):
+            why = "its tables have inconsistent shapes"
+        elif not _blocks_plausible(blocks, self.first_variant, len(self._buf)):
+            why = "its offsets do not lie inside the file in order"
+        if why is not None:
+            logger.warning("%s: ignoring BGEN index cache %s: %s; rebuilding", self.path, cache,
+                           why)
+            return False
+        self._blocks = blocks
+        self.n_multiallelic = n_multi
+        self.variants = pd.DataFrame({"chromosome": cols["chromosome"].astype(object),
+                                      "base_pair_location": pos,
+                                      "variant_id": cols["variant_id"].astype(object),
+                                      "effect_allele": cols["effect_allele"].astype(object),
+                                      "other_allele": cols["other_allele"].astype(object)})
+        return True
+
+    def _write_index_cache(self, cache: Path) -> None:
+        import json
+
+        v = self.variants
+        cols = {c: v[c].to_numpy().astype(str) for c in ("chromosome", "variant_id",
+                                                         "effect_allele", "other_allele")}
+        pos = v["base_pair_location"].to_numpy(np.int64)
+        meta = {"file": self._file_identity(),
+                "blocks_sha256": hashlib.sha256(self._blocks.tobytes()).hexdigest(),
+                "variants_sha256": _variants_digest(cols, pos)}
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_name(f".{cache.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as fh:
+                np.savez(fh, meta=np.array(json.dumps(meta)), blocks=self._blocks,
+                         base_pair_location=pos, n_multiallelic=np.array(self.n_multiallelic),
+                         **cols)
+            os.replace(tmp, cache)
+        except OSError as e:
+            logger.debug("could not write index cache %s: %s", cache, e)
 
     def _build_index(self) -> None:
         m = self.n_header_variants
         cache = None
         if m >= INDEX_CACHE_MIN_VARIANTS:
             cache = self._cache_path()
-            if cache.exists():
-                try:
-                    df = pd.read_parquet(cache)
-                    self._blocks = df[["data_off", "data_len", "ulen"]].to_numpy(np.int64)
-                    self.n_multiallelic = 0
-                    self.variants = df.drop(columns=["data_off", "data_len", "ulen"])
-                    nm = cache.with_suffix(".nmulti")
-                    if nm.exists():
-                        self.n_multiallelic = int(nm.read_text())
-                    self.variants.index = pd.RangeIndex(len(self.variants))
-                    return
-                except Exception as e:  # corrupt cache: rebuild
-                    logger.debug("ignoring unreadable index cache %s: %s", cache, e)
+            if cache.exists() and self._load_index_cache(cache):
+                self.variants.index = pd.RangeIndex(len(self.variants))
+                return
         parts = []
         blocks = []
         n_multi = 0
         start = self.first_variant
         done = 0
         compressed = self.compression != 0
-        walk = _kernels().walk
+        walk = _kernels().walk_variants
         while done < m:
             want = min(_WALK_BATCH, m - done)
             n, err, fields, block, nxt = walk(self._buf, start, want, compressed)
             if err:
                 raise GenotypeFormatError(
                     f"{self.path}: truncated or corrupt BGEN file: variant header {done + n} "
-                    f"(header announces {m} variants): {ERROR_TEXT.get(err, err)}"
+                    f"(header announces {m} variants): {_error_text(err)}"
                 )
             fields = fields[:n]
             block = block[:n]
@@ -585,18 +394,7 @@ class BgenFile:
         )
         self.n_multiallelic = n_multi
         if cache is not None:
-            try:
-                cache.parent.mkdir(parents=True, exist_ok=True)
-                df = self.variants.copy()
-                df["data_off"] = self._blocks[:, 0]
-                df["data_len"] = self._blocks[:, 1]
-                df["ulen"] = self._blocks[:, 2]
-                tmp = cache.with_name(cache.name + f".tmp{os.getpid()}")
-                df.to_parquet(tmp, index=False)
-                cache.with_suffix(".nmulti").write_text(str(n_multi))
-                os.replace(tmp, cache)
-            except OSError as e:
-                logger.debug("could not write index cache %s: %s", cache, e)
+            self._write_index_cache(cache)
 
     # -- reading --------------------------------------------------------------------------
     @property
@@ -609,55 +407,54 @@ class BgenFile:
     def _decode_range(self, local, flat, nrow, col0, lo, hi, sidx, all_samples, stats=None):
         """Decode variants ``local[lo:hi]`` into columns ``col0 + lo ...`` of the output
         (``flat`` = the Fortran-ordered output raveled, ``nrow`` rows); ``stats`` as in
-        :meth:`read_into` (filled only on the one-call C path)."""
-        buf = self._buf
+        :meth:`read_into`."""
+        if hi <= lo:
+            return
+        k = _kernels()
         n = self.n_samples
-        comp = self.compression
-        # biallelic layout 2: header 10 + N ploidy bytes + at most 63 values of 32 bits each
-        max_ulen = 10 + n + 63 * 4 * n
-        kernels = _kernels()
-        if isinstance(kernels, _CKernels) and hi > lo:
-            st = None if stats is None else stats[col0 + lo: col0 + hi]
-            failed = kernels.read_range(buf, self._blocks[local[lo:hi]], comp, max_ulen, n, sidx,
-                                        all_samples, flat, (col0 + lo) * nrow, nrow, st)
-            if failed == -1:
-                return
-            if failed is not None:  # redo from the failing variant: its precise error below
-                lo += failed
-        inflate = _INFLATE if comp == 1 else _unzstd
-        decode_at, decode_block = kernels.decoder(buf, n, sidx, all_samples, flat)
-        col = col0 + lo
-        for j, (off, ln, ulen) in zip(
-            local[lo:hi].tolist(), self._blocks[local[lo:hi]].tolist()
-        ):
-            if comp:
-                raw = buf[off : off + ln]
-                if ulen > max_ulen:
-                    raise GenotypeFormatError(
-                        f"{self.path}: corrupt genotype block for {self._variant_name(j)}: "
-                        f"announces {ulen} bytes uncompressed, too many for {n} samples"
-                    )
-                try:
-                    data = inflate(raw, ulen)
-                except Exception as e:  # zlib.error, IsalError, DeflateError, ZstdError
-                    raise GenotypeFormatError(
-                        f"{self.path}: corrupt genotype block for {self._variant_name(j)}: "
-                        f"{type(e).__name__}: {e}"
-                    ) from None
-                if len(data) != ulen:
-                    raise GenotypeFormatError(
-                        f"{self.path}: corrupt genotype block for {self._variant_name(j)}: "
-                        f"decompressed {len(data)} bytes, expected {ulen}"
-                    )
-                err = decode_block(data, col * nrow)
-            else:
-                err = decode_at(off, ln, col * nrow)
-            if err:
+        blocks = np.ascontiguousarray(self._blocks[local[lo:hi]])
+        st = np.empty((0, 4)) if stats is None else stats[col0 + lo: col0 + hi]
+        base0 = (col0 + lo) * nrow
+        if self.compression == 2:  # zstd: inflated here (zstandard releases the GIL)
+            fail, err = self._decode_zstd(blocks, flat, nrow, base0, sidx, all_samples)
+            if fail < 0 and st.shape[0]:
+                k.column_stats_range(flat, base0, nrow, st)
+        else:
+            # biallelic layout 2: header 10 + N ploidy bytes + at most 63 values of 32 bits each
+            max_ulen = 10 + n + 63 * 4 * n
+            ulen = int(blocks[:, 2].max()) if self.compression else 0
+            if ulen > max_ulen:
+                q = int(np.argmax(blocks[:, 2] > max_ulen))
                 raise GenotypeFormatError(
-                    f"{self.path}: corrupt genotype block for {self._variant_name(j)}: "
-                    f"{ERROR_TEXT.get(err, err)}"
-                )
-            col += 1
+                    f"{self.path}: corrupt genotype block for "
+                    f"{self._variant_name(int(local[lo + q]))}: announces {blocks[q, 2]} bytes "
+                    f"uncompressed, too many for {n} samples")
+            scratch = np.empty(max(min(ulen, max_ulen), 1), dtype=np.uint8)
+            fail, err = k.read_range(self._buf, blocks, self.compression == 1, n, sidx,
+                                     all_samples, flat, base0, nrow, st, scratch)
+        if fail >= 0:
+            raise GenotypeFormatError(
+                f"{self.path}: corrupt genotype block for "
+                f"{self._variant_name(int(local[lo + fail]))}: {_error_text(err)}")
+
+    def _decode_zstd(self, blocks, flat, nrow, base0, sidx, all_samples) -> tuple[int, int]:
+        decode = _kernels().decode_variant
+        n = self.n_samples
+        max_ulen = 10 + n + 63 * 4 * n
+        for q, (off, ln, ulen) in enumerate(blocks.tolist()):
+            if off + ln > len(self._buf) or not 0 <= ulen <= max_ulen:
+                return q, _kernels().E_BAD_LENGTH
+            try:
+                data = _unzstd(self._buf[off: off + ln], ulen)
+            except Exception:  # noqa: BLE001 - zstd.ZstdError and friends
+                return q, _kernels().E_INFLATE
+            if len(data) != ulen:
+                return q, _kernels().E_INFLATE
+            err = decode(np.frombuffer(data, dtype=np.uint8), n, sidx, all_samples, flat,
+                         base0 + q * nrow)
+            if err:
+                return q, err
+        return -1, 0
 
     def read_into(
         self,
@@ -674,8 +471,7 @@ class BgenFile:
 
         ``stats``: optional C-contiguous float64 array of shape ``(out.shape[1], 4)``; row
         ``col0 + q`` receives ``[n observed, sum, mean, sum of squared deviations]`` of output
-        column ``col0 + q``, computed while the column is in cache (the C path only: rows the
-        decoder did not fill are left untouched, so pre-fill them with a sentinel).
+        column ``col0 + q``, computed while the column is in cache.
         """
         all_samples = samples is None
         sidx = np.zeros(0, np.int64) if all_samples else np.ascontiguousarray(samples, np.int64)

@@ -27,7 +27,7 @@ import pandas as pd
 
 from gwaskit.errors import InputError
 from gwaskit.io import _bgen_numba_fns as nf
-from gwaskit.io.bgen import default_threads
+from gwaskit._threads import default_threads
 from gwaskit.io.samples import write_sample_file
 
 __all__ = ["BgenWriter", "write_bgen"]

@@ -28,7 +28,8 @@ import pandas as pd
 from gwaskit._log import logger
 from gwaskit.errors import InputError
 from gwaskit.io.bed import BedFile, bed_prefix
-from gwaskit.io.bgen import BgenFile, default_threads
+from gwaskit._threads import default_threads
+from gwaskit.io.bgen import BgenFile
 from gwaskit.io.samples import read_sample_file
 
 __all__ = ["open_genotypes", "GenotypeReader", "chromosome_sort_key"]
@@ -131,6 +132,11 @@ class GenotypeReader:
     @property
     def n_samples(self) -> int:
         return len(self.samples)
+
+    @property
+    def variants_per_file(self) -> list[int]:
+        """Number of variants of each file, in :attr:`paths` order."""
+        return np.diff(self._starts).tolist()
 
     @property
     def n_variants(self) -> int:

@@ -39,7 +39,7 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> Path:
     """Fail early (before any work) if ``path`` exists and may not be overwritten."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise InputError(f"{path}: output exists; pass --overwrite to replace it")
+        raise InputError(f"{path}: output exists; pass overwrite=True to replace it")
     if not path.parent.exists():
         raise InputError(f"{path}: directory {path.parent} does not exist")
     return path

@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
 from .._log import logger
 from ..errors import InputError
-from ._text import slices, token_bounds
 
-if TYPE_CHECKING:  # imported where needed: read_id_p (the clump CLI's path) runs without pandas
+if TYPE_CHECKING:
     import pandas as pd
 
 CANONICAL = [
@@ -71,12 +70,11 @@ def _open_text(path: Path):
     return open(path, "rt")
 
 
-def _read_raw(path: Path) -> pd.DataFrame:
+def _text_layout(path: Path) -> tuple[int, str, list[str]]:
+    """``(lines to skip, separator, header names)`` of a text table (``##`` lines skipped)."""
     import pandas as pd
 
     name = str(path).lower()
-    if name.endswith((".parquet", ".pq")):
-        return pd.read_parquet(path)
     with _open_text(path) as fh:
         header = None
         skip = 0
@@ -94,15 +92,39 @@ def _read_raw(path: Path) -> pd.DataFrame:
         sep = "\t"
     else:
         sep = r"\s+"
+    names = pd.read_csv(path, sep=sep, skiprows=skip, nrows=0, index_col=False).columns
+    return skip, sep, [str(c) for c in names]
+
+
+def _read_raw(path: Path, wanted: Callable[[list[str]], list[str]] | None = None) -> pd.DataFrame:
+    """The file as a table of strings (parquet: its own dtypes).
+
+    ``wanted(header)`` names the columns to parse (default all). Columns are taken by header
+    position, as PLINK does: tokens beyond the header are ignored and missing trailing tokens
+    are empty (the caller drops rows lacking the ID or p-value).
+    """
+    import pandas as pd
+
+    if str(path).lower().endswith((".parquet", ".pq")):
+        if wanted is None:
+            return pd.read_parquet(path)
+        import pyarrow.parquet as pq
+
+        return pd.read_parquet(path, columns=wanted(list(pq.read_schema(path).names)))
+    skip, sep, names = _text_layout(path)
+    stripped = [c.strip() for c in names]
+    keep = set(wanted(stripped)) if wanted is not None else set(stripped)
+    positions = [i for i, c in enumerate(stripped) if c in keep]
     df = pd.read_csv(
         path,
         sep=sep,
         skiprows=skip,
         dtype=str,
         keep_default_na=False,  # only absent tokens become NaN; NA strings are handled later
-        on_bad_lines="skip",  # PLINK skips rows with too few tokens
+        index_col=False,  # never take a row with extra tokens as a sign of an index column
+        usecols=positions,
     )
-    df.columns = [str(c).strip() for c in df.columns]
+    df.columns = [stripped[i] for i in positions]
     return df
 
 
@@ -190,6 +212,7 @@ def read_sumstats(
     snp_field: str | Sequence[str] | None = None,
     p_field: str | Sequence[str] | None = None,
     require: Sequence[str] = (),
+    columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Read one summary-statistics file (see module docstring for the formats).
 
@@ -200,6 +223,9 @@ def read_sumstats(
         comma-separated string, earlier names win (as plink's ``--clump-snp-field``). A p field
         whose name looks like -log10 (``LOG10P``, ``neg_log_10_p_value`` ...) is converted.
     require : canonical columns that must be present (e.g. ``("variant_id", "p_value")``).
+    columns : canonical columns to return (default: all found, then the file's other columns).
+        Only the file columns they need are parsed, which is what makes reading a long report
+        for clumping fast.
 
     Raises
     ------
@@ -211,9 +237,29 @@ def read_sumstats(
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: summary-statistics file not found")
-    raw = _read_raw(path)
-    cols = list(raw.columns)
-    used = _map_columns(cols, path, snp_field, p_field)
+    found: dict[str, list] = {}
+
+    def wanted(header: list[str]) -> list[str]:
+        used = _map_columns(header, path, snp_field, p_field)
+        found["header"], found["used"] = header, used
+        if columns is None:
+            return header
+        need = set(columns) | set(require)
+        if "p_value" in need:
+            need.add("neg_log_10_p_value")
+        if "beta" in need:
+            need.add("odds_ratio")
+        names = [c for k, c in used.items() if k in need]
+        if "other_allele" in need:
+            names += [c for c in (_find(header, ["REF"]), _find(header, ["ALT"])) if c]
+        if "effect_allele" in need or "other_allele" in need:
+            names.append(used.get("effect_allele"))
+        names += [c for c in header if c == "TEST"]
+        return [c for c in header if c in set(names)]
+
+    raw = _read_raw(path, wanted)
+    cols = found["header"]
+    used = {k: c for k, c in found["used"].items() if c in raw.columns}
     # BOLT-LMM: prefer the non-infinitesimal p if present (already first in the alias list).
 
     # rows with too few tokens for the ID / p columns are skipped, as PLINK does
@@ -241,7 +287,7 @@ def read_sumstats(
     # plink2 --glm without AX: the other allele is whichever of REF/ALT is not A1
     if "other_allele" not in out and "effect_allele" in out:
         ref, alt = _find(cols, ["REF"]), _find(cols, ["ALT"])
-        if ref and alt:
+        if ref in raw.columns and alt in raw.columns:
             a1 = out["effect_allele"]
             out["other_allele"] = np.where(a1 == raw[ref], raw[alt], raw[ref])
             used["other_allele"] = f"{ref}/{alt}"
@@ -267,7 +313,9 @@ def read_sumstats(
             raise InputError(
                 f"{path}: no {key} column found (looked for {', '.join(ALIASES.get(key, [key]))})"
             )
-    extras = [c for c in raw.columns if c not in used.values()]
+    if columns is not None:
+        out = out[[c for c in out.columns if c in set(columns) | set(require)]]
+    extras = [] if columns is not None else [c for c in raw.columns if c not in used.values()]
     for c in extras:
         if c not in out:
             out[c] = raw[c]
@@ -275,104 +323,3 @@ def read_sumstats(
     return out[ordered].reset_index(drop=True)
 
 
-_OTHER_WS = ("\r", "\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x1f")
-
-
-def read_id_p(
-    path: str | Path,
-    snp_field: str | Sequence[str] | None = None,
-    p_field: str | Sequence[str] | None = None,
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Variant IDs and p-values of a plain-text report, without pandas (the clump CLI's path).
-
-    Returns ``(ids, p)`` exactly as :func:`read_sumstats` followed by ``variant_id.astype(str)``
-    would give them (NA-like IDs become ``'None'``; p float64, NaN where not numeric; -log10
-    columns converted), or ``None`` when the file needs :func:`read_sumstats` (parquet, other
-    compressions, quotes, ragged or short rows, a TEST column to filter, duplicate header
-    names, non-ASCII text ...). Errors (missing file or column, p outside [0, 1]) are raised
-    with the same messages.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: summary-statistics file not found")
-    name = str(path).lower()
-    if name.endswith((".parquet", ".pq", ".bz2", ".zip", ".xz", ".zst", ".tar")):
-        return None
-    try:
-        raw = gzip.open(path, "rb").read() if name.endswith(".gz") else path.read_bytes()
-    except (OSError, EOFError):
-        return None
-    if not raw.isascii() or b'"' in raw:
-        return None
-    if b"\r" in raw:
-        raw = raw.replace(b"\r\n", b"\n")
-    if any(ch.encode() in raw for ch in _OTHER_WS):
-        return None
-    pos = 0
-    while raw.startswith(b"##", pos):
-        nl = raw.find(b"\n", pos)
-        pos = len(raw) if nl < 0 else nl + 1
-    nl = raw.find(b"\n", pos)
-    nl = len(raw) if nl < 0 else nl
-    header = raw[pos:nl].decode()
-    if not header:
-        if nl >= len(raw):
-            raise InputError(f"{path}: empty summary-statistics file")
-        return None
-    if name.endswith((".csv", ".csv.gz")):
-        sep = ","
-    elif "\t" in header:
-        sep = "\t"
-    else:
-        sep = None  # runs of blanks
-    cols = [c.strip() for c in (header.split(sep) if sep else header.split())]
-    if not cols or "" in cols or len(set(cols)) != len(cols):
-        return None
-    used = _map_columns(cols, path, snp_field, p_field)
-    pkey = "p_value" if "p_value" in used else "neg_log_10_p_value"
-    if "variant_id" not in used or pkey not in used or "TEST" in cols:
-        return None
-    k = len(cols)
-    data = raw[nl + 1 :]
-    # every non-empty line must hold exactly k fields (else read_sumstats skips/pads and logs)
-    b = np.frombuffer(data, dtype=np.uint8)
-    ends = np.flatnonzero(b == 10)
-    if len(b) and b[-1] != 10:
-        ends = np.append(ends, len(b))
-    tb = token_bounds(b)
-    if tb is None:
-        return None  # control characters: leave the tokenising to pandas
-    tstart, tstop, ntok = tb
-    length = np.diff(ends, prepend=-1) - 1
-    nonempty = length > 0
-    if np.any(nonempty & (ntok == 0)):
-        return None
-    ii, ip = cols.index(used["variant_id"]), cols.index(used[pkey])
-    if sep is None:
-        if np.any(ntok[nonempty] != k):
-            return None
-        ids = slices(b, tstart[ii::k], tstop[ii::k])
-        ps = slices(b, tstart[ip::k], tstop[ip::k])
-    else:
-        seps = np.flatnonzero(b == ord(sep))
-        nsep = np.diff(np.searchsorted(seps, ends), prepend=0)
-        if np.any(nsep[nonempty] != k - 1):
-            return None
-        flat = sep.join([ln for ln in data.decode().split("\n") if ln]).split(sep)
-        ids = flat[ii::k]
-        ps = flat[ip::k]
-    if sep is not None and ("" in ids or "" in ps):
-        return None  # short rows: read_sumstats drops and logs them
-    na = set(NA_VALUES)
-    if na.isdisjoint(ids):
-        ids_arr = np.array(ids, dtype=object)
-    else:
-        ids_arr = np.array(["None" if v in na else v for v in ids], dtype=object)
-    p = _to_float(ps)
-    if pkey == "neg_log_10_p_value":
-        p = 10.0 ** (-p)
-    bad = (p < 0) | (p > 1)
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{path}: p-value {p[i]} outside [0, 1] in row {i + 1}")
-    return ids_arr, p

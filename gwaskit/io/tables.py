@@ -229,7 +229,7 @@ def load_analysis_data(
             else:
                 if not pd.api.types.is_numeric_dtype(cv[col]) and not cv[col].isna().all():
                     raise InputError(f"{covar}: covariate {col} is not numeric; "
-                                     f"declare it with --categorical {col}")
+                                     f"declare it categorical ({col!r})")
                 block, block_names = numeric_matrix(cv, [col], covar), [col]
             blocks.append(block)
             cov_names.extend(block_names)
@@ -244,7 +244,7 @@ def load_analysis_data(
     if keep is not None:
         mask &= geno.isin(pd.Index(np.asarray(keep, dtype=str)))
         counts["kept"] = int(mask.sum())
-        logger.info("--keep: %d samples remain", counts["kept"])
+        logger.info("keep: %d samples remain", counts["kept"])
 
     idx = np.flatnonzero(mask)
     Y = Y_all[pos_ph[idx]]

@@ -17,7 +17,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 EPSILON = 0.000000000931322574615478515625  # 2^-30
 SMALLISH_EPSILON = 0.00000000002910383045673370361328125  # 2^-35
@@ -177,24 +180,6 @@ def hap_r2_from_counts(c, sol):
 
 
 @njit(cache=True, nogil=True)
-def hap_r2_index_vs_block(g0, G, out):
-    """Signed haplotype r² of hard calls ``g0`` (n,) against each column of ``G`` (n × k)."""
-    n = g0.shape[0]
-    k = G.shape[1]
-    c = np.zeros(9, dtype=np.int64)
-    sol = np.zeros(3, dtype=np.float64)
-    for j in range(k):
-        for t in range(9):
-            c[t] = 0
-        for i in range(n):
-            a = g0[i]
-            b = G[i, j]
-            if a >= 0 and b >= 0:
-                c[a * 3 + b] += 1
-        out[j] = hap_r2_from_counts(c, sol)
-
-
-@njit(cache=True, nogil=True)
 def pearson_r2_index_vs_block(d0, D, out):
     """Squared Pearson correlation of dosages ``d0`` (n,) with each column of ``D`` (n × k),
     over pairwise-complete samples (NaN = missing); NaN where either is constant."""
@@ -314,188 +299,135 @@ def greedy_prune(Z, cand, chrom_code, buf, buf_chrom, state, r2_thresh, out_keep
                 state[1] += 1
 
 
-# ---- bit-packed genotype masks: 3 planes (category 0, 1, 2) of uint64 words per variant ------
+# ---- 2-bit genotype codes, PLINK .bed layout, read 32 samples (one uint64 word) at a time ------
+# Codes: 00 hom allele 1 (category 0), 10 het (1), 11 hom allele 2 (2), 01 missing. A variant's
+# row is its .bed bytes (all samples: the memory-mapped file itself) or the kept samples
+# re-packed in that layout; category planes are derived on the fly with bit operations (one bit
+# per sample at the even positions), so a .bed row needs no decoding and no copy.
+
+_M5 = np.uint64(0x5555555555555555)
+
+
+@intrinsic
+def _ctpop64(typingctx, x):
+    """LLVM's ``llvm.ctpop.i64``: one ``popcnt`` instruction on CPUs that have it."""
+    if not isinstance(x, types.Integer):
+        return None
+    sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        fnty = ir.FunctionType(ir.IntType(64), [ir.IntType(64)])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.ctpop.i64")
+        return builder.call(fn, [args[0]])
+
+    return sig, codegen
 
 
 @njit(cache=True, nogil=True, inline="always")
 def _popcount64(x):
-    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
-    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
-    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-    return (x * np.uint64(0x0101010101010101)) >> np.uint64(56)
+    return np.int64(_ctpop64(np.uint64(x)))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _planes(x):
+    """Category 0, 1 and 2 planes of a word of 2-bit codes (bits at even positions)."""
+    lo = x & _M5
+    hi = (x >> np.uint64(1)) & _M5
+    return ~(lo | hi) & _M5, hi & ~lo, lo & hi
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _last_word_mask(n, W):
+    """Plane mask of the samples present in the last word (padding codes are 00)."""
+    tail = n - (W - 1) * 32
+    if tail >= 32:
+        return _M5
+    return ((np.uint64(1) << np.uint64(2 * tail)) - np.uint64(1)) & _M5
+
+
+@intrinsic
+def _load_u64(typingctx, rows, r, o):
+    """The 8 bytes ``rows[r, o : o + 8]`` as one little-endian uint64: a single unaligned load
+    (a .bed row starts at any byte), which also lets LLVM vectorise the loops over words.
+    ``rows`` must be a C-contiguous 2-D uint8 array and ``o + 8 <= rows.shape[1]``."""
+    if not (isinstance(rows, types.Array) and rows.ndim == 2 and rows.dtype == types.uint8
+            and rows.layout == "C"):
+        return None
+    sig = types.uint64(rows, r, o)
+
+    def codegen(context, builder, signature, args):
+        aryty, rty, oty = signature.args
+        ary = context.make_array(aryty)(context, builder, args[0])
+        row_stride = cgutils.unpack_tuple(builder, ary.strides, 2)[0]
+        ri = context.cast(builder, args[1], rty, types.intp)
+        oi = context.cast(builder, args[2], oty, types.intp)
+        byte = builder.gep(ary.data, [builder.add(builder.mul(ri, row_stride), oi)])
+        return builder.load(builder.bitcast(byte, ir.IntType(64).as_pointer()), align=1)
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _word(rows, r, w):
+    """Word ``w`` (32 samples) of byte row ``r``: 8 little-endian bytes, zero past the row."""
+    B = rows.shape[1]
+    o = 8 * w
+    if o + 8 <= B:
+        return _load_u64(rows, r, o)
+    v = np.uint64(0)
+    for b in range(B - o):
+        v |= np.uint64(rows[r, o + b]) << np.uint64(8 * b)
+    return v
 
 
 @njit(cache=True, nogil=True)
-def pack_hard_calls(H, out):
-    """int8 hard-call categories (n × k; -1 missing) -> masks ``out`` (k, 3, W) uint64."""
-    n, k = H.shape
-    out[:] = 0
-    for j in range(k):
-        for i in range(n):
-            c = H[i, j]
-            if c >= 0:
-                out[j, c, i >> 6] |= np.uint64(1) << np.uint64(i & 63)
+def _row_counts(rows, r, n, counts):
+    """Category counts of byte row ``r`` of ``n`` samples into ``counts[r]``."""
+    W = (n + 31) // 32
+    last = _last_word_mask(n, W)
+    n0 = 0
+    n1 = 0
+    n2 = 0
+    for w in range(W):
+        p0, p1, p2 = _planes(_word(rows, r, w))
+        if w == W - 1:
+            p0 &= last
+        n0 += _popcount64(p0)
+        n1 += _popcount64(p1)
+        n2 += _popcount64(p2)
+    counts[r, 0] = n0
+    counts[r, 1] = n1
+    counts[r, 2] = n2
 
 
 @njit(cache=True, nogil=True)
-def bed_to_masks(bed, offset, bytes_per_variant, variants, samples, out):
-    """Decode PLINK .bed rows (SNP-major) straight into category masks.
-
-    ``bed`` is the memory-mapped file (uint8), ``variants`` the row indices, ``samples`` the
-    sample positions to keep (in output order). Codes: 00 hom allele 1 -> 0, 10 het -> 1,
-    11 hom allele 2 -> 2, 01 missing."""
-    k = variants.shape[0]
-    ns = samples.shape[0]
-    out[:] = 0
-    for j in range(k):
-        base = offset + variants[j] * bytes_per_variant
-        for t in range(ns):
+def load_bed_rows(bed, bytes_per_variant, variants, samples, rows, counts):
+    """The codes of ``samples`` (positions in the file, in output order) of .bed rows
+    ``variants`` (SNP-major bytes ``bed``) re-packed as byte rows ``rows`` (k, ceil(n/4)) in the
+    .bed layout, and their category counts ``counts`` (k, 3)."""
+    n = samples.shape[0]
+    for j in range(variants.shape[0]):
+        base = variants[j] * bytes_per_variant
+        rows[j, :] = 0
+        for t in range(n):
             s = samples[t]
             code = (bed[base + (s >> 2)] >> ((s & 3) * 2)) & 3
-            if code == 1:
-                continue
-            cat = 0 if code == 0 else (1 if code == 2 else 2)
-            out[j, cat, t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+            rows[j, t >> 2] |= np.uint8(code << ((t & 3) * 2))
+        _row_counts(rows, j, n, counts)
 
 
 @njit(cache=True, nogil=True)
-def hap_r2_packed(idx_masks, block, out):
-    """Signed haplotype r² of one variant (masks (3, W)) against each of ``block`` (k, 3, W)."""
-    k = block.shape[0]
-    W = block.shape[2]
-    c = np.zeros(9, dtype=np.int64)
-    sol = np.zeros(3, dtype=np.float64)
+def pack_hard_calls(H, rows, counts):
+    """int8 hard-call categories (n × k; -1 missing) as byte rows ``rows`` (k, ceil(n/4)) in the
+    .bed layout, and their category counts ``counts`` (k, 3)."""
+    n, k = H.shape
     for j in range(k):
-        for a in range(3):
-            for b in range(3):
-                s = 0
-                for w in range(W):
-                    s += _popcount64(idx_masks[a, w] & block[j, b, w])
-                c[a * 3 + b] = s
-        out[j] = hap_r2_from_counts(c, sol)
-
-
-def _bed_luts():
-    lut = np.zeros((3, 256), dtype=np.uint64)
-    for b in range(256):
-        for q in range(4):
-            code = (b >> (2 * q)) & 3
-            if code == 0:
-                lut[0, b] |= 1 << q
-            elif code == 2:
-                lut[1, b] |= 1 << q
-            elif code == 3:
-                lut[2, b] |= 1 << q
-    return lut
-
-
-BED_LUT = _bed_luts()
-
-
-@njit(cache=True, nogil=True)
-def bed_to_masks_all(bed, offset, bytes_per_variant, n, variants, lut, out):
-    """As :func:`bed_to_masks` for all samples in file order, a byte (4 samples) at a time."""
-    k = variants.shape[0]
-    W = out.shape[2]
-    tail = n - (W - 1) * 64  # valid samples in the last word (1..64)
-    last_mask = np.uint64(0xFFFFFFFFFFFFFFFF) if tail == 64 else (np.uint64(1) << np.uint64(tail)) - np.uint64(1)
-    for j in range(k):
-        base = offset + variants[j] * bytes_per_variant
-        for w in range(W):
-            m0 = np.uint64(0)
-            m1 = np.uint64(0)
-            m2 = np.uint64(0)
-            b0 = w * 16
-            nb = bytes_per_variant - b0
-            if nb > 16:
-                nb = 16
-            for q in range(nb):
-                byte = bed[base + b0 + q]
-                sh = np.uint64(4 * q)
-                m0 |= lut[0, byte] << sh
-                m1 |= lut[1, byte] << sh
-                m2 |= lut[2, byte] << sh
-            if w == W - 1:
-                m0 &= last_mask
-                m1 &= last_mask
-                m2 &= last_mask
-            out[j, 0, w] = m0
-            out[j, 1, w] = m1
-            out[j, 2, w] = m2
-
-
-def _bed_luts16():
-    """(3, 65536) uint8: for 8 samples (two .bed bytes, little-endian) the category-0/1/2 bits."""
-    v = np.arange(65536, dtype=np.uint32)
-    lut = np.zeros((3, 65536), dtype=np.uint8)
-    for q in range(8):
-        code = (v >> np.uint32(2 * q)) & np.uint32(3)
-        for cat, c in ((0, 0), (1, 2), (2, 3)):
-            lut[cat] |= ((code == c).astype(np.uint8) << np.uint8(q)).astype(np.uint8)
-    return lut
-
-
-BED_LUT16 = _bed_luts16()
-# one look-up per 8 samples: category-0 bits | category-1 bits << 8 | category-2 bits << 16
-BED_LUT16_PACKED = (BED_LUT16[0].astype(np.uint32) | (BED_LUT16[1].astype(np.uint32) << np.uint32(8))
-                    | (BED_LUT16[2].astype(np.uint32) << np.uint32(16)))
-
-
-@njit(cache=True, nogil=True)
-def bed_to_masks_all16(bed, offset, bytes_per_variant, n, variants, lut, out, counts):
-    """As :func:`bed_to_masks_all`, 8 samples per look-up in ``lut`` (:data:`BED_LUT16_PACKED`);
-    also writes the per-variant category counts ``counts`` (k, 3)."""
-    k = variants.shape[0]
-    W = out.shape[2]
-    tail = n - (W - 1) * 64
-    last_mask = np.uint64(0xFFFFFFFFFFFFFFFF) if tail == 64 else (np.uint64(1) << np.uint64(tail)) - np.uint64(1)
-    ff = np.uint64(0xFF)
-    for j in range(k):
-        base = offset + variants[j] * bytes_per_variant
-        n0 = 0
-        n1 = 0
-        n2 = 0
-        for w in range(W):
-            m0 = np.uint64(0)
-            m1 = np.uint64(0)
-            m2 = np.uint64(0)
-            b0 = w * 16
-            for q in range(8):
-                bi = b0 + 2 * q
-                if bi >= bytes_per_variant:
-                    break
-                u = np.int64(bed[base + bi])
-                if bi + 1 < bytes_per_variant:
-                    u |= np.int64(bed[base + bi + 1]) << 8
-                v = np.uint64(lut[u])
-                sh = np.uint64(8 * q)
-                m0 |= (v & ff) << sh
-                m1 |= ((v >> np.uint64(8)) & ff) << sh
-                m2 |= (v >> np.uint64(16)) << sh
-            if w == W - 1:
-                m0 &= last_mask
-                m1 &= last_mask
-                m2 &= last_mask
-            out[j, 0, w] = m0
-            out[j, 1, w] = m1
-            out[j, 2, w] = m2
-            n0 += np.int64(_popcount64(m0))
-            n1 += np.int64(_popcount64(m1))
-            n2 += np.int64(_popcount64(m2))
-        counts[j, 0] = n0
-        counts[j, 1] = n1
-        counts[j, 2] = n2
-
-
-@njit(cache=True, nogil=True)
-def mask_counts(masks, counts):
-    """Per-variant category counts (k, 3) of masks (k, 3, W)."""
-    for j in range(masks.shape[0]):
-        for a in range(3):
-            s = 0
-            for w in range(masks.shape[2]):
-                s += np.int64(_popcount64(masks[j, a, w]))
-            counts[j, a] = s
+        rows[j, :] = 0
+        for i in range(n):
+            c = H[i, j]
+            code = 1 if c < 0 else (0 if c == 0 else c + 1)
+            rows[j, i >> 2] |= np.uint8(code << ((i & 3) * 2))
+        _row_counts(rows, j, n, counts)
 
 
 @njit(cache=True, nogil=True)
@@ -530,43 +462,72 @@ def hap_r2_bound_from_counts(c):
     return d * d / den
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _add4(acc, x0, x1, y):
+    """``acc`` plus the category-0/1 cross counts of index planes ``x0, x1`` and codes ``y``."""
+    y0, y1, _ = _planes(y)
+    return (acc[0] + _popcount64(x0 & y0), acc[1] + _popcount64(x0 & y1),
+            acc[2] + _popcount64(x1 & y0), acc[3] + _popcount64(x1 & y1))
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _add9(acc, x0, x1, x2, y):
+    """``acc`` plus the full 3 × 3 cross counts of index planes ``x0, x1, x2`` and codes ``y``."""
+    y0, y1, y2 = _planes(y)
+    return (acc[0] + _popcount64(x0 & y0), acc[1] + _popcount64(x0 & y1), acc[2] + _popcount64(x0 & y2),
+            acc[3] + _popcount64(x1 & y0), acc[4] + _popcount64(x1 & y1), acc[5] + _popcount64(x1 & y2),
+            acc[6] + _popcount64(x2 & y0), acc[7] + _popcount64(x2 & y1), acc[8] + _popcount64(x2 & y2))
+
+
 @njit(cache=True, nogil=True)
-def hap_r2_slots(store, counts, n, islot, slots, out, skip_below=-1.0):
-    """Signed haplotype r² of the variant in ``store[islot]`` against each ``store[slots[j]]``
-    (masks (·, 3, W), category counts ``counts`` (·, 3), ``n`` samples). The 3 × 3 table is the
-    same integer table as :func:`hap_r2_packed` computes; when neither variant has a missing
-    call only the four category-0/1 cells are counted and the rest follow from the margins.
+def hap_r2_rows(rows, counts, n, islot, slots, out, skip_below=-1.0):
+    """Signed haplotype r² of the variant in byte row ``rows[islot]`` against each
+    ``rows[slots[j]]``: the one builder of the 3 × 3 table of pairwise-complete hard calls.
+
+    ``rows`` (·, B) uint8 holds 2-bit codes in the PLINK .bed layout (a memory-mapped .bed
+    seen as rows, or rows packed by :func:`load_bed_rows` / :func:`pack_hard_calls`) of ``n``
+    samples; ``counts`` (·, 3) their category counts, computed here where ``counts[r, 0] < 0``.
+    When neither variant has a missing call only the four category-0/1 cells are counted and
+    the rest follow from the margins.
 
     With ``skip_below > 0``, pairs whose r² bound (:func:`hap_r2_bound_from_counts`) is below
     ``skip_below · (1 − 1e-9)`` get 0.0 instead of their r² (they cannot pass ``|r²| >
     skip_below``); every other value is exact."""
-    W = store.shape[2]
+    W = (n + 31) // 32
+    last = _last_word_mask(n, W)
     cut = skip_below * (1.0 - 1e-9)
     c = np.zeros(9, dtype=np.int64)
     sol = np.zeros(3, dtype=np.float64)
+    if counts[islot, 0] < 0:
+        _row_counts(rows, islot, n, counts)
+    # the index variant's planes, derived once; the last word masked to the samples present
+    x0 = np.empty(W, dtype=np.uint64)
+    x1 = np.empty(W, dtype=np.uint64)
+    x2 = np.empty(W, dtype=np.uint64)
+    for w in range(W):
+        p0, p1, p2 = _planes(_word(rows, islot, w))
+        x0[w] = p0 & last if w == W - 1 else p0
+        x1[w] = p1
+        x2[w] = p2
+    n_whole = min(W, rows.shape[1] // 8)  # words loaded in one piece: the vectorised loops
     na0 = counts[islot, 0]
     na1 = counts[islot, 1]
     na2 = counts[islot, 2]
     a_full = na0 + na1 + na2 == n
     for j in range(slots.shape[0]):
         s = slots[j]
+        if counts[s, 0] < 0:
+            _row_counts(rows, s, n, counts)
         nb0 = counts[s, 0]
         nb1 = counts[s, 1]
         nb2 = counts[s, 2]
         if a_full and nb0 + nb1 + nb2 == n:
-            c00 = 0
-            c01 = 0
-            c10 = 0
-            c11 = 0
-            for w in range(W):
-                x0 = store[islot, 0, w]
-                x1 = store[islot, 1, w]
-                y0 = store[s, 0, w]
-                y1 = store[s, 1, w]
-                c00 += np.int64(_popcount64(x0 & y0))
-                c01 += np.int64(_popcount64(x0 & y1))
-                c10 += np.int64(_popcount64(x1 & y0))
-                c11 += np.int64(_popcount64(x1 & y1))
+            acc4 = (0, 0, 0, 0)
+            for w in range(n_whole):
+                acc4 = _add4(acc4, x0[w], x1[w], _load_u64(rows, s, 8 * w))
+            for w in range(n_whole, W):
+                acc4 = _add4(acc4, x0[w], x1[w], _word(rows, s, w))
+            c00, c01, c10, c11 = acc4
             c[0] = c00
             c[1] = c01
             c[2] = na0 - c00 - c01
@@ -577,12 +538,13 @@ def hap_r2_slots(store, counts, n, islot, slots, out, skip_below=-1.0):
             c[7] = nb1 - c01 - c11
             c[8] = na2 - c[6] - c[7]
         else:
-            for a in range(3):
-                for b in range(3):
-                    t = 0
-                    for w in range(W):
-                        t += np.int64(_popcount64(store[islot, a, w] & store[s, b, w]))
-                    c[a * 3 + b] = t
+            acc9 = (0, 0, 0, 0, 0, 0, 0, 0, 0)
+            for w in range(n_whole):
+                acc9 = _add9(acc9, x0[w], x1[w], x2[w], _load_u64(rows, s, 8 * w))
+            for w in range(n_whole, W):
+                acc9 = _add9(acc9, x0[w], x1[w], x2[w], _word(rows, s, w))
+            for t in range(9):
+                c[t] = acc9[t]
         if skip_below > 0.0 and hap_r2_bound_from_counts(c) < cut:
             out[j] = 0.0
         else:

@@ -25,22 +25,17 @@ All samples given are used (PLINK uses founders only; pass ``samples`` to restri
 
 Genotypes are read per clump window (only the window's report variants), with a bounded cache,
 so memory is bounded by the window and the cache size, not by the genome. For a single .bed
-reference the haplotype r² is computed straight from the memory-mapped rows by the C kernels of
-:mod:`gwaskit.ld._clump_native` when a C compiler is available (bit-identical to the numba
-kernels, which are used otherwise); pairs whose r² provably cannot pass ``r2`` (an upper bound
-from allele frequencies or from the 3 × 3 table) are not solved and read 0.0 in the kernel,
-which never changes membership or any reported r².
+reference the haplotype r² is computed straight from the file's rows, decoded into bit-packed
+category masks (numba kernels of :mod:`gwaskit.ld._r2_numba_fns`, popcount by LLVM's
+``ctpop``); pairs whose r² provably cannot pass ``r2`` (an upper bound from allele
+frequencies or from the 3 × 3 table) are not solved and read 0.0 in the kernel, which never
+changes membership or any reported r².
 
-The clumping pass itself (:func:`_clump_core`) works on plain arrays, so the command line's
-``--bed ... --format plink`` path runs without pandas, bed-reader or numba.
-
-**Dask** (``scheduler=`` / ``workers=``, CLI ``--scheduler`` / ``--workers``): windows never
-cross chromosomes, so the greedy pass is one task per chromosome holding index candidates
-(:meth:`_Prep.part`). The report is matched and the candidates sorted on the client; each task
-reopens the LD reference itself under the client's paths (**a shared filesystem**: the files
-must be readable under the same absolute paths on every worker). The parts are merged by
-(index p, reference index), the in-process candidate order (:func:`_merge_parts`), so tables,
-members and ``.clumped`` files are identical to an in-process run.
+**Tasks.** Windows never cross chromosomes, so the greedy pass can run as one task per
+chromosome holding index candidates (``run_parts``; :mod:`gwaskit.pipelines.clump` runs them
+on threads or Dask workers). The report is matched and the candidates sorted once; the parts
+are merged by (index p, reference index), the one-pass candidate order (:func:`_merge_parts`),
+so tables, members and ``.clumped`` files are identical to a one-pass run.
 """
 from __future__ import annotations
 
@@ -58,7 +53,6 @@ import numpy as np
 
 from .._log import logger
 from ..errors import InputError
-from . import _clump_native as _native
 from .r2 import METHODS, _k  # _k: the numba kernels, imported on first use
 
 PRESETS = {
@@ -149,8 +143,10 @@ def _sample_positions(samples, n: int) -> np.ndarray:
 
 
 class _BedMasks:
-    """Hard-call masks decoded straight from a memory-mapped SNP-major .bed (exact codes), with
-    a FIFO cache of decoded variants bounded by bytes."""
+    """Hard calls straight from a SNP-major .bed as 2-bit code rows. With all samples the
+    memory-mapped file's rows are used as they are (no decoding, no copy; category counts are
+    computed once per variant on first use); with a sample subset the kept samples' codes are
+    re-packed into a FIFO cache of rows bounded by bytes."""
 
     def __init__(self, bed_path, n_file_samples: int, n_variants: int, samples, max_bytes: int):
         self.bpv = (n_file_samples + 3) // 4
@@ -160,16 +156,17 @@ class _BedMasks:
         if size != 3 + self.bpv * n_variants or head != b"\x6c\x1b\x01":
             raise ValueError("not a SNP-major .bed matching the reader")
         self.path = bed_path
-        # rows are read with pread into one reused buffer (a window's span): cheaper than
-        # page-faulting a memory map of the whole file
-        self.buf = np.empty(0, dtype=np.uint8)
         self.n = n_file_samples
-        self.lib = _native.load()  # C kernels when a compiler is available, else numba
         self.samples = _sample_positions(samples, n_file_samples)
         self.all = len(self.samples) == n_file_samples and np.array_equal(self.samples, np.arange(n_file_samples))
-        self.W = (len(self.samples) + 63) // 64
-        cap = max(1, min(n_variants, int(max_bytes // (3 * self.W * 8))))
-        self.store = np.empty((cap, 3, self.W), dtype=np.uint64)
+        self.mm = np.memmap(bed_path, dtype=np.uint8, mode="r", offset=3,
+                            shape=(n_variants, self.bpv)) if n_variants and self.bpv else None
+        if self.all:
+            self.counts_all = np.full((n_variants, 3), -1, dtype=np.int64)
+            return
+        self.B = max(1, (len(self.samples) + 3) // 4)
+        cap = max(1, min(n_variants, int(max_bytes // (self.B + 24))))
+        self.store = np.zeros((cap, self.B), dtype=np.uint8)
         self.counts = np.zeros((cap, 3), dtype=np.int64)
         self.slot = np.full(n_variants, -1, dtype=np.int64)
         self.owner = np.full(cap, -1, dtype=np.int64)
@@ -177,112 +174,84 @@ class _BedMasks:
 
     def _decode(self, idx: np.ndarray, out=None, counts=None):
         if out is None:
-            out = np.empty((len(idx), 3, self.W), dtype=np.uint64)
+            out = np.empty((len(idx), self.B), dtype=np.uint8)
             counts = np.empty((len(idx), 3), dtype=np.int64)
-        if len(idx) == 0:
-            return out, counts
-        buf, rel = self._rows(idx)
-        if self.lib is not None:
-            _native.decode(self.lib, buf, self.bpv, self.n, rel, None if self.all else self.samples, out, counts,
-                           offset=0)
-        elif self.all:
-            _k.bed_to_masks_all16(buf, 0, self.bpv, self.n, rel, _k.BED_LUT16_PACKED, out, counts)
-        else:
-            _k.bed_to_masks(buf, 0, self.bpv, rel, self.samples, out)
-            _k.mask_counts(out, counts)
+        if len(idx):
+            _k.load_bed_rows(self.mm.reshape(-1), self.bpv, idx.astype(np.int64), self.samples,
+                             out, counts)
         return out, counts
-
-    def _rows(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The .bed rows spanning ``idx`` (one read into the reused buffer) and ``idx``
-        relative to the first of them."""
-        a, b = int(idx.min()), int(idx.max()) + 1
-        nbytes = (b - a) * self.bpv
-        if self.buf.shape[0] < nbytes:
-            self.buf = np.empty(max(nbytes, 2 * self.buf.shape[0]), dtype=np.uint8)
-        with open(self.path, "rb", buffering=0) as fh:
-            fh.seek(3 + a * self.bpv)
-            got = fh.readinto(memoryview(self.buf)[:nbytes])
-        if got != nbytes:
-            raise OSError(f"{self.path}: short read")
-        return self.buf, (idx - a).astype(np.int64)
-
-    def _r2_slots(self, store, counts, n, islot, slots, out, skip_below):
-        if self.lib is not None:
-            _native.hap_r2_slots(self.lib, store, counts, n, islot, slots, out, skip_below)
-        else:
-            _k.hap_r2_slots(store, counts, n, islot, slots, out, skip_below)
 
     def r2(self, ivar: int, win: np.ndarray, out: np.ndarray, skip_below: float = -1.0) -> None:
         """Signed r² of variant ``ivar`` against each of ``win`` into ``out``; with
         ``skip_below > 0`` pairs that certainly have ``|r²| <= skip_below`` may get 0.0."""
-        idx = np.concatenate([np.array([ivar], dtype=np.int64), win.astype(np.int64, copy=False)])
-        cap = self.store.shape[0]
+        win = win.astype(np.int64, copy=False)
         nsamp = len(self.samples)
+        if self.all:
+            _k.hap_r2_rows(self.mm, self.counts_all, nsamp, int(ivar), win, out, skip_below)
+            return
+        idx = np.concatenate([np.array([ivar], dtype=np.int64), win])
+        cap = self.store.shape[0]
         if len(idx) > cap:
             P, C = self._decode(idx)
-            self._r2_slots(P, C, nsamp, 0, np.arange(1, len(idx), dtype=np.int64), out, skip_below)
+            _k.hap_r2_rows(P, C, nsamp, 0, np.arange(1, len(idx), dtype=np.int64), out, skip_below)
             return
         need = np.unique(idx[self.slot[idx] < 0])
         if need.size:
             slots = (self.next + np.arange(len(need))) % cap
             old = self.owner[slots]
             self.slot[old[old >= 0]] = -1
-            if need.size == cap or np.all(np.diff(slots) == 1):
-                a = int(slots[0])
-                self._decode(need, self.store[a : a + len(need)], self.counts[a : a + len(need)])
-            else:
-                P, C = self._decode(need)
-                self.store[slots] = P
-                self.counts[slots] = C
+            P, C = self._decode(need)
+            self.store[slots] = P
+            self.counts[slots] = C
             self.owner[slots] = need
             self.slot[need] = slots
             self.next = int((self.next + len(need)) % cap)
             if np.any(self.slot[idx] < 0):  # evicted within this call (tiny cache)
                 P, C = self._decode(idx)
-                self._r2_slots(P, C, nsamp, 0, np.arange(1, len(idx), dtype=np.int64), out, skip_below)
+                _k.hap_r2_rows(P, C, nsamp, 0, np.arange(1, len(idx), dtype=np.int64), out, skip_below)
                 return
-        self._r2_slots(self.store, self.counts, nsamp, int(self.slot[ivar]), self.slot[idx[1:]], out, skip_below)
+        _k.hap_r2_rows(self.store, self.counts, nsamp, int(self.slot[ivar]), self.slot[idx[1:]], out,
+                       skip_below)
 
 
 class _ReaderMasks:
-    """Hard-call masks from any reader's dosages (FIFO cache of packed masks, bounded by bytes)."""
+    """Hard calls from any reader's dosages, packed as 2-bit code rows (FIFO cache bounded by
+    bytes)."""
 
     def __init__(self, reader, samples, hard_call_threshold, max_bytes):
         self.reader = reader
         self.samples = samples
         self.thr = hard_call_threshold
-        n = len(_sample_positions(samples, len(reader.samples)))
-        self.W = (n + 63) // 64
-        self.per = 3 * self.W * 8
-        self.max_cols = max(1, int(max_bytes // self.per))
-        self.slot_of: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.n = len(_sample_positions(samples, len(reader.samples)))
+        self.B = max(1, (self.n + 3) // 4)
+        self.max_cols = max(1, int(max_bytes // (self.B + 24)))
+        self.slot_of: OrderedDict[int, tuple] = OrderedDict()
 
-    def get(self, idx: np.ndarray) -> np.ndarray:
+    def get(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         need = np.array(sorted(int(i) for i in set(idx.tolist()) if i not in self.slot_of), dtype=np.int64)
         if need.size:
             _, D = self.reader.read_dosages(samples=self.samples, variants=need, dtype=np.float32)
             H = np.empty(D.shape, dtype=np.int8, order="F")
             _k.hard_calls(np.asarray(D), float(self.thr), H)
-            P = np.empty((len(need), 3, self.W), dtype=np.uint64)
-            _k.pack_hard_calls(H, P)
+            P = np.empty((len(need), self.B), dtype=np.uint8)
+            C = np.empty((len(need), 3), dtype=np.int64)
+            _k.pack_hard_calls(H, P, C)
             for j, v in enumerate(need):
-                self.slot_of[int(v)] = P[j]
+                self.slot_of[int(v)] = (P[j], C[j])
             while len(self.slot_of) > max(self.max_cols, len(idx)):
                 self.slot_of.popitem(last=False)
-        return np.stack([self.slot_of[int(v)] for v in idx]) if len(idx) else np.empty((0, 3, self.W), np.uint64)
+        if not len(idx):
+            return np.empty((0, self.B), np.uint8), np.empty((0, 3), np.int64)
+        got = [self.slot_of[int(v)] for v in idx]
+        return np.stack([g[0] for g in got]), np.stack([g[1] for g in got])
 
     def r2(self, ivar: int, win: np.ndarray, out: np.ndarray, skip_below: float = -1.0) -> None:
-        P = self.get(np.concatenate([np.array([ivar], dtype=np.int64), win.astype(np.int64, copy=False)]))
-        _k.hap_r2_packed(P[0], P[1:], out)
+        P, C = self.get(np.concatenate([np.array([ivar], dtype=np.int64), win.astype(np.int64, copy=False)]))
+        _k.hap_r2_rows(P, C, self.n, 0, np.arange(1, len(P), dtype=np.int64), out, skip_below)
 
 
 def _bed_source(bed: str, n_file_samples: int, n_variants: int, samples, max_bytes: int):
-    """r² source for a SNP-major .bed: the C kernels on the file's rows when they are available
-    (and samples are distinct), else decoded masks with the numba kernels."""
-    lib = _native.load()
-    pos = _sample_positions(samples, n_file_samples)
-    if lib is not None and (len(pos) < 2 or np.all(np.diff(np.sort(pos)) != 0)):  # (np.unique imports numpy.ma)
-        return _native.BedRows(lib, bed, n_file_samples, n_variants, pos)
+    """r² source for a SNP-major .bed: hard-call masks decoded straight from the file's rows."""
     return _BedMasks(bed, n_file_samples, n_variants, samples, max_bytes)
 
 
@@ -604,12 +573,9 @@ class _ClumpJob:
     cache_mb: float
 
 
-def _clump_part_task(job: _ClumpJob, part: _Prep) -> tuple[list, list]:
-    """One chromosome's greedy pass on a Dask worker; the worker opens the LD reference itself
-    (same paths as the client: a shared filesystem). Indices in the result are global."""
-    from ..engine.tasks import worker_reader
-
-    reader = worker_reader(job.paths, job.sample_file, job.n_variants, job.n_samples)
+def clump_part(job: _ClumpJob, part: _Prep, reader) -> tuple[list, list]:
+    """One chromosome's greedy pass (a task: any thread or process holding a reader of the
+    same LD reference). Indices in the result are global."""
     max_bytes = int(job.cache_mb * 2**20)
     masks = cache = None
     if job.method == "haplotype":
@@ -625,29 +591,23 @@ def _clump_part_task(job: _ClumpJob, part: _Prep) -> tuple[list, list]:
     return rows, mem_rows
 
 
-def _clump_core_dask(reports, vid, chrom, pos, reader, *, samples, sample_file, p1, p2, r2, kb,
-                     allow_overlap, method, hard_call_threshold, cache_mb, scheduler,
-                     workers) -> _Core:
-    """:func:`_clump_core` with one Dask task per chromosome holding index candidates.
+def _clump_core_parts(reports, vid, chrom, pos, reader, run_parts, *, samples, sample_file,
+                      p1, p2, r2, kb, allow_overlap, method, hard_call_threshold, cache_mb) -> _Core:
+    """:func:`_clump_core` as one task per chromosome holding index candidates.
 
-    Windows never cross chromosomes, so each chromosome's greedy pass is independent; its
-    rows come back in index-p order and are merged by (p, reference index), the order of the
-    in-process pass (candidates sorted by p, ties by reference order), and its members follow
-    their clump as in-process. The result is identical to :func:`_clump_core`."""
-    from ..engine.execute import run_tasks
-    from ..engine.tasks import reader_files
-
-    paths = reader_files(reader, "clump")
+    Windows never cross chromosomes, so each chromosome's greedy pass is independent;
+    ``run_parts(job, parts)`` returns their results in part order (:func:`clump_part` of each,
+    on threads or worker processes). Rows come back in index-p order and are merged by (p,
+    reference index), the order of the one-pass run (candidates sorted by p, ties by reference
+    order), and members follow their clump: the result is identical to :func:`_clump_core`."""
     prep = _clump_prepare(reports, vid, chrom, pos, p1=p1, p2=p2, r2=r2, kb=kb, method=method)
     parts = [prep.part(a, b) for a, b in prep.blocks()]
+    paths = [os.path.abspath(str(p)) for p in getattr(reader, "paths", None) or []]
     job = _ClumpJob(paths=paths, sample_file=os.path.abspath(sample_file) if sample_file else None,
                     samples=samples, n_variants=len(vid), n_samples=len(reader.samples), p2=p2,
                     r2=r2, allow_overlap=allow_overlap, method=method,
                     hard_call_threshold=hard_call_threshold, cache_mb=cache_mb)
-    done: dict = {}
-    run_tasks(_clump_part_task, job, parts, done.__setitem__, scheduler=scheduler,
-              workers=workers, label="chromosome", scatter_items=True)
-    rows, mem_rows = _merge_parts([done[k] for k in range(len(parts))])
+    rows, mem_rows = _merge_parts(run_parts(job, parts))
     return _Core(rows, mem_rows, prep.missing, len(prep.cand))
 
 
@@ -668,15 +628,15 @@ def _merge_parts(results) -> tuple[list, list]:
 def check_params(p1: float, p2: float, r2: float, kb: float, method: str) -> None:
     """Raise InputError for clumping parameters PLINK would refuse."""
     if not (0 < p1 <= 1):
-        raise InputError(f"--p1 {p1}: must be in (0, 1]")
+        raise InputError(f"p1: {p1} must be in (0, 1]")
     if not (p1 <= p2 <= 1):
-        raise InputError(f"--p2 {p2}: must satisfy p1 <= p2 <= 1")
+        raise InputError(f"p2: {p2} must satisfy p1 <= p2 <= 1")
     if not (r2 < 1):
-        raise InputError(f"--r2 {r2}: must be < 1")
+        raise InputError(f"r2: {r2} must be < 1")
     if kb <= 0:
-        raise InputError(f"--kb {kb}: must be positive")
+        raise InputError(f"kb: {kb} must be positive")
     if method not in METHODS:
-        raise InputError(f"--r2-method {method!r}: use one of {', '.join(METHODS)}")
+        raise InputError(f"method: {method!r}, use one of {', '.join(METHODS)}")
 
 
 def clump(
@@ -692,9 +652,8 @@ def clump(
     hard_call_threshold: float = 0.1,
     missing_as_singletons: bool = False,
     cache_mb: float = 512.0,
-    scheduler: str | None = None,
-    workers: int | None = None,
     sample_file: str | None = None,
+    run_parts=None,
 ) -> ClumpResult:
     """Clump association results (PLINK 1.9 ``--clump`` semantics; see module docstring).
 
@@ -712,18 +671,13 @@ def clump(
     missing_as_singletons : also report top variants absent from the reference as one-variant
         clumps (``in_reference=False``, counts 0), placed in p order.
     cache_mb : genotype cache size.
-    scheduler, workers : run the greedy pass as one Dask task per chromosome (holding index
-        candidates) on a running scheduler (``tcp://host:8786``) or on a LocalCluster of
-        ``workers`` single-threaded processes started here (call from a script guarded by
-        ``if __name__ == "__main__":``). Each task reopens the LD reference under the
-        reader's paths, so they must be readable on every worker (shared filesystem). The
-        result is identical to the in-process one.
-    sample_file : the ``.sample`` file the reader was opened with (reopened on the workers).
+    sample_file : the ``.sample`` file the reader was opened with (for tasks that reopen it).
+    run_parts : run the greedy pass as one task per chromosome holding index candidates:
+        ``run_parts(job, parts)`` returns :func:`clump_part` of each part, in order (the
+        pipeline runs them on threads or Dask workers: :func:`gwaskit.pipelines.clump.run_clump`).
+        The result is identical to the one-pass run.
     """
     check_params(p1, p2, r2, kb, method)
-    from ..engine import check_execution_flags
-
-    check_execution_flags(scheduler, workers)
     import pandas as pd
 
     if isinstance(reports, pd.DataFrame):
@@ -738,12 +692,11 @@ def clump(
     vid = variants["variant_id"].astype(str).to_numpy()
     chrom = variants["chromosome"].astype(str).to_numpy()
     pos = variants["base_pair_location"].to_numpy().astype(np.int64)
-    if scheduler or workers:
-        core = _clump_core_dask(arrays, vid, chrom, pos, reader, samples=samples,
-                                sample_file=sample_file, p1=p1, p2=p2, r2=r2, kb=kb,
-                                allow_overlap=allow_overlap, method=method,
-                                hard_call_threshold=hard_call_threshold, cache_mb=cache_mb,
-                                scheduler=scheduler, workers=workers)
+    if run_parts is not None:
+        core = _clump_core_parts(arrays, vid, chrom, pos, reader, run_parts, samples=samples,
+                                 sample_file=sample_file, p1=p1, p2=p2, r2=r2, kb=kb,
+                                 allow_overlap=allow_overlap, method=method,
+                                 hard_call_threshold=hard_call_threshold, cache_mb=cache_mb)
     else:
         core = _clump_core(arrays, vid, chrom, pos,
                            lambda: _mask_source(reader, samples, hard_call_threshold, int(cache_mb * 2**20)),
@@ -912,7 +865,8 @@ def format_plink(result: ClumpResult) -> str:
 def _format_plink_rows(rows, w: int) -> str:
     """``rows``: (chromosome, file_index, variant_id, bp, p, total, nsig, s05, s01, s001, s0001,
     sp2, ...) of the clumps to write, in order."""
-    lines = [" CHR    F " + "SNP".rjust(w) + "         BP        P    TOTAL   NSIG    S05    S01   S001  S0001    SP2\n"]
+    lines = [" CHR    F " + "SNP".rjust(w)
+             + "         BP        P    TOTAL   NSIG    S05    S01   S001  S0001    SP2\n"]
     for r in rows:
         s = (
             str(r[0]).rjust(4) + " " + str(r[1]).rjust(4) + " "

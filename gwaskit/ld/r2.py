@@ -66,13 +66,18 @@ def r2_vs_index(index: np.ndarray, block: np.ndarray, method: str = "haplotype")
         block = block[:, None]
     out = np.empty(block.shape[1], dtype=np.float64)
     if method == "haplotype":
-        _k.hap_r2_index_vs_block(np.ascontiguousarray(index, dtype=np.int8), block.astype(np.int8, copy=False), out)
+        H = np.asfortranarray(np.column_stack([np.asarray(index, dtype=np.int8), block.astype(np.int8)]))
+        n, k = H.shape
+        rows = np.empty((k, max(1, (n + 3) // 4)), dtype=np.uint8)
+        counts = np.empty((k, 3), dtype=np.int64)
+        _k.pack_hard_calls(H, rows, counts)
+        _k.hap_r2_rows(rows, counts, n, 0, np.arange(1, k, dtype=np.int64), out)
     elif method == "dosage":
         _k.pearson_r2_index_vs_block(
             np.ascontiguousarray(index, dtype=np.float64), block.astype(np.float64, copy=False), out
         )
     else:
-        raise InputError(f"--r2-method {method!r}: use one of {', '.join(METHODS)}")
+        raise InputError(f"method: {method!r}, use one of {', '.join(METHODS)}")
     return out
 
 

@@ -45,7 +45,8 @@ def gc_lambda(beta, se) -> float:
 
 def _key(df: pd.DataFrame, by: str) -> pd.Series:
     if by == "position":
-        return norm_chrom(df["chromosome"]).to_numpy() + ":" + df["base_pair_location"].astype("Int64").astype(str).to_numpy()
+        return (norm_chrom(df["chromosome"]).to_numpy() + ":"
+                + df["base_pair_location"].astype("Int64").astype(str).to_numpy())
     return df["variant_id"].astype(str)
 
 
@@ -84,7 +85,7 @@ def meta_analyze(
     else:
         lambdas = list(genomic_control)
         if len(lambdas) != len(studies):
-            raise InputError("meta: --gc needs one lambda per study")
+            raise InputError("gc: needs one lambda per study")
 
     ref = None  # key -> reference row
     long = []
@@ -139,7 +140,8 @@ def meta_analyze(
                     "_key": sn["_key"], "effect_allele": sn["effect_allele"].astype(str).str.upper(),
                     "other_allele": sn["other_allele"].astype(str).str.upper(), "ref_eaf": eaf[new],
                     "chromosome": norm_chrom(sn["chromosome"]).to_numpy() if "chromosome" in sn else None,
-                    "base_pair_location": sn["base_pair_location"].astype("Int64") if "base_pair_location" in sn else pd.NA,
+                    "base_pair_location": (sn["base_pair_location"].astype("Int64")
+                                           if "base_pair_location" in sn else pd.NA),
                     "variant_id": sn["variant_id"].astype(str) if "variant_id" in sn else sn["_key"],
                 })], ignore_index=True)
         keep = code != 0
@@ -151,7 +153,8 @@ def meta_analyze(
         info["dropped"].append(drops)
         d = {k: v for k, v in drops.items() if v}
         if d:
-            logger.info(f"meta: study {i + 1}: dropped " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in d.items()))
+            logger.info(f"meta: study {i + 1}: dropped "
+                        + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in d.items()))
     L = pd.concat(long, ignore_index=True)
     L["w"] = 1.0 / L["se"] ** 2
     L["wb"] = L["w"] * L["beta"]

@@ -77,7 +77,7 @@ def loci_overlap(
     ld_reader : genotype reader for ``ld`` mode (reference panel).
     """
     if mode not in MODES:
-        raise InputError(f"--match {mode!r}: use one of {', '.join(MODES)}")
+        raise InputError(f"match: {mode!r}, use one of {', '.join(MODES)}")
     thr = p / (bonferroni if bonferroni else 1.0)
     ref = reference_loci(reference)
     sc = scan.rename(columns={k: v for k, v in {"SNP": "variant_id", "CHR": "chromosome", "BP": "base_pair_location",
@@ -89,14 +89,15 @@ def loci_overlap(
     if need_pos:
         for t, name in ((ref, "reference loci"), (sig, "scan results")):
             if "chromosome" not in t or "base_pair_location" not in t:
-                raise InputError(f"overlap: {name} need chromosome and base_pair_location for --match {mode}")
+                raise InputError(f"overlap: {name} need chromosome and base_pair_location for match={mode!r}")
     if mode == "ld" and ld_reader is None:
-        raise InputError("overlap: --match ld needs an LD reference panel")
+        raise InputError("match: 'ld' needs an LD reference panel")
     radius = int(round(window_kb * 1000))
     sig_chr = sig_pos = None
     if need_pos or ("chromosome" in sig and "base_pair_location" in sig):
         sig_chr = norm_chrom(sig["chromosome"]).to_numpy() if "chromosome" in sig else None
-        sig_pos = pd.to_numeric(sig["base_pair_location"], errors="coerce").to_numpy() if "base_pair_location" in sig else None
+        sig_pos = (pd.to_numeric(sig["base_pair_location"], errors="coerce").to_numpy()
+                   if "base_pair_location" in sig else None)
     sig_p = pd.to_numeric(sig["p_value"], errors="coerce").to_numpy(float)
     sig_id = sig["variant_id"].astype(str).to_numpy() if "variant_id" in sig else None
 
@@ -144,7 +145,8 @@ def loci_overlap(
             j = hit[b]
             rec.update(recovered=True, best_p=float(sig_p[j]), n_matches=int(hit.size),
                        matched_variant=None if sig_id is None else sig_id[j])
-            if sig_chr is not None and getattr(r, "base_pair_location", None) is not None and not pd.isna(r.base_pair_location):
+            has_pos = getattr(r, "base_pair_location", None) is not None
+            if sig_chr is not None and has_pos and not pd.isna(r.base_pair_location):
                 rec["distance_bp"] = float(sig_pos[j] - float(r.base_pair_location))
             if cand_r2 is not None:
                 rec["r2"] = float(cand_r2[b])

@@ -110,9 +110,9 @@ def simulate_cohort(
         Seeds everything: identical arguments and seed give identical files.
     """
     if external_trait not in ("z", "disease"):
-        raise InputError(f"--external-trait: use 'z' or 'disease', got {external_trait!r}")
+        raise InputError(f"external_trait: use 'z' or 'disease', got {external_trait!r}")
     if n_external < 0:
-        raise InputError(f"--n-external: must be >= 0, got {n_external}")
+        raise InputError(f"n_external: must be >= 0, got {n_external}")
     paths: dict[str, str] = {}
     if out_dir is not None:
         out = Path(out_dir)
@@ -122,7 +122,7 @@ def simulate_cohort(
                 f"chr{k + 1}.bgen" for k in range(n_chromosomes) if (out / f"chr{k + 1}.bgen").exists()
             ]
             if clash:
-                raise InputError(f"{out}: {clash[0]} exists; pass --overwrite to replace outputs")
+                raise InputError(f"{out}: {clash[0]} exists; pass overwrite=True to replace outputs")
 
     n_total = n_individuals + n_external
     sim = simulate_genotypes(

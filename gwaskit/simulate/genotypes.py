@@ -233,16 +233,16 @@ def simulate_genotypes(
         Genotype counts of the derived allele, variant table, IIDs and deme labels.
     """
     if n_individuals < 2:
-        raise InputError(f"--n: need at least 2 individuals, got {n_individuals}")
+        raise InputError(f"n_individuals: need at least 2 individuals, got {n_individuals}")
     if n_chromosomes < 1:
-        raise InputError(f"--chromosomes: need at least 1, got {n_chromosomes}")
+        raise InputError(f"n_chromosomes: need at least 1, got {n_chromosomes}")
     if populations < 1:
-        raise InputError(f"--populations: need at least 1, got {populations}")
+        raise InputError(f"populations: need at least 1, got {populations}")
     if not 0 <= maf < 0.5:
-        raise InputError(f"--maf: must lie in [0, 0.5), got {maf}")
+        raise InputError(f"maf: must lie in [0, 0.5), got {maf}")
     length = int(round(chrom_length))
     if length < 1000:
-        raise InputError(f"--length-mb: chromosome length {length} bp is too short")
+        raise InputError(f"length_mb: chromosome length {length} bp is too short")
     n_per_pop = [n_individuals // populations + (1 if k < n_individuals % populations else 0)
                  for k in range(populations)]
     min_count = max(1, int(np.ceil(maf * 2 * n_individuals - 1e-9)))
@@ -304,7 +304,7 @@ def write_bgen(
     for chrom, sl in sim.chromosome_slices().items():
         path = os.path.join(out_dir, f"{prefix}{chrom}.bgen")
         if os.path.exists(path) and not overwrite:
-            raise InputError(f"{path}: output exists; pass --overwrite to replace it")
+            raise InputError(f"{path}: output exists; pass overwrite=True to replace it")
         variants = sim.variants.iloc[sl].reset_index(drop=True)
         _write_bgen(path, list(sim.samples), variants, dosages=sim.genotypes[:, sl], bits=bits)
         paths.append(path)

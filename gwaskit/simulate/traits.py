@@ -53,11 +53,11 @@ def choose_causal(
     maf = np.minimum(frequencies, 1 - frequencies)
     pool = np.flatnonzero(maf >= min_maf)
     if n_causal < 1:
-        raise InputError(f"--n-causal: need at least 1, got {n_causal}")
+        raise InputError(f"n_causal: need at least 1, got {n_causal}")
     if pool.size < n_causal:
         raise InputError(
-            f"--n-causal: {n_causal} causal variants requested but only {pool.size} variants "
-            f"have MAF >= {min_maf}; simulate longer chromosomes or lower --n-causal"
+            f"n_causal: {n_causal} causal variants requested but only {pool.size} variants "
+            f"have MAF >= {min_maf}; simulate longer chromosomes or ask for fewer"
         )
     idx = np.sort(rng.choice(pool, size=n_causal, replace=False))
     beta = rng.choice(np.array([-1.0, 1.0]), size=n_causal)
@@ -84,7 +84,7 @@ def latent_trait(
     exactly ``h_g``.
     """
     if not 0 <= h_g <= 1:
-        raise InputError(f"--h2: must lie in [0, 1], got {h_g}")
+        raise InputError(f"h_g: must lie in [0, 1], got {h_g}")
     g = standardize(genetic_value)
     eps = rng.standard_normal(g.shape[0])
     if env_shift is not None:
@@ -109,7 +109,7 @@ def liability_threshold(
     normal ``1 - prevalence`` quantile, so the expected prevalence is exact when z ~ N(0, 1).
     """
     if not 0 < prevalence < 1:
-        raise InputError(f"--prevalence: must lie in (0, 1), got {prevalence}")
+        raise InputError(f"prevalence: must lie in (0, 1), got {prevalence}")
     z = np.asarray(z, dtype=np.float64)
     liability = z
     if noise_sd > 0:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 _EPS = 1e-15
 _FPMIN = 1e-300
@@ -79,10 +79,10 @@ def _log_betainc_upper_one(a: float, b: float, y: float, lbeta: float) -> float:
     return math.log1p(-t)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def log_betainc_upper(a: np.ndarray, b: np.ndarray, y: np.ndarray, lbeta: np.ndarray) -> np.ndarray:
     out = np.empty(y.shape[0])
-    for i in prange(y.shape[0]):
+    for i in range(y.shape[0]):
         out[i] = _log_betainc_upper_one(a[i], b[i], y[i], lbeta[i])
     return out
 
@@ -134,9 +134,9 @@ def _log_gammaincc_one(s: float, x: float, lgam: float) -> float:
     return log_front + math.log(h)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, nogil=True)
 def log_gammaincc(s: np.ndarray, x: np.ndarray, lgam: np.ndarray) -> np.ndarray:
     out = np.empty(x.shape[0])
-    for i in prange(x.shape[0]):
+    for i in range(x.shape[0]):
         out[i] = _log_gammaincc_one(s[i], x[i], lgam[i])
     return out

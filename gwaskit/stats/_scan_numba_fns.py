@@ -1,33 +1,24 @@
 """numba kernels of the multi-trait scan (see :mod:`gwaskit.stats.multitrait`).
 
-The fallback of :mod:`gwaskit.stats._scan_kernels` when the C twins cannot be built.
+Serial ``nogil`` kernels: the engine runs one chunk per worker thread, so chunks are processed
+concurrently without numba's threading layer (two concurrent ``parallel=True`` launches would
+be serialised, or abort, under its default workqueue layer). Each column is reduced in one
+fixed order, so the results do not depend on the number of threads or on the execution mode.
 """
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
+
+from ._column_numba_fns import column_stats_one
 
 # Reassociation lets LLVM vectorise the reductions; no 'nnan'/'ninf' so NaN tests stay valid.
+# The vectorised order is fixed at compile time (one build per machine in numba's cache), so a
+# run is reproducible bit for bit on one machine.
 _FM = {"reassoc", "contract", "nsz", "arcp"}
 
 
-@njit(cache=True, inline="always", fastmath=_FM)
-def _sum_count(G, j):
-    """Σ of the observed (non-NaN) values of column ``j`` and their number."""
-    n = G.shape[0]
-    # separate single-accumulator loops vectorise; a fused sum+count loop does not (3-4x)
-    s = 0.0
-    for i in range(n):
-        v = np.float64(G[i, j])
-        s += v if v == v else 0.0
-    cf = 0.0
-    for i in range(n):
-        v = G[i, j]
-        cf += 1.0 if v == v else 0.0
-    return s, int(cf)
-
-
-@njit(cache=True, parallel=True, fastmath=_FM)
+@njit(cache=True, nogil=True, fastmath=_FM)
 def impute_centre(G, out, mean, ss, nobs, dsum):
     """Mean-impute missing dosages (NaN) and centre each column, two streaming passes per column.
 
@@ -43,17 +34,19 @@ def impute_centre(G, out, mean, ss, nobs, dsum):
     """
     n, m = G.shape
     round32 = out.itemsize == 4  # float32 output: accumulate the rounded values written
-    for j in prange(m):
-        s, c = _sum_count(G, j)
+    st = np.empty(4)
+    for j in range(m):
+        column_stats_one(G[:, j], st)
+        c = int(st[0])
         nobs[j] = c
-        dsum[j] = s
+        dsum[j] = st[1]
         if c == 0:
             mean[j] = np.nan
             ss[j] = 0.0
             for i in range(n):
                 out[i, j] = 0.0
             continue
-        mu = s / c
+        mu = st[2]
         mean[j] = mu
         acc = 0.0
         if round32:
@@ -71,38 +64,29 @@ def impute_centre(G, out, mean, ss, nobs, dsum):
         ss[j] = acc
 
 
-@njit(cache=True, parallel=True, fastmath=_FM)
+@njit(cache=True, nogil=True)
 def column_stats(G, mean, ss, nobs, dsum):
-    """Read-only pass: per column number observed, Σ observed, mean and Σ (g − mean)² (float64).
+    """Read-only pass: per column number observed, Σ observed, mean and Σ (g − mean)² (float64),
+    by :func:`~gwaskit.stats._column_numba_fns.column_stats_one` (the BGEN decoder's kernel).
 
     NaN = missing (contributes nothing). A column with no observed dosage gets mean NaN, ss 0.
     """
-    n, m = G.shape
-    for j in prange(m):
-        s, c = _sum_count(G, j)
-        nobs[j] = c
-        dsum[j] = s
-        if c == 0:
-            mean[j] = np.nan
-            ss[j] = 0.0
-            continue
-        mu = s / c
-        mean[j] = mu
-        acc = 0.0
-        for i in range(n):
-            v = np.float64(G[i, j])
-            w = v - mu if v == v else 0.0
-            acc += w * w
-        ss[j] = acc
+    st = np.empty(4)
+    for j in range(G.shape[1]):
+        column_stats_one(G[:, j], st)
+        nobs[j] = int(st[0])
+        dsum[j] = st[1]
+        mean[j] = st[2]
+        ss[j] = st[3]
 
 
-@njit(cache=True, parallel=True, fastmath=_FM)
+@njit(cache=True, nogil=True, fastmath=_FM)
 def centre_columns(G, cols, mean, out, ss):
     """``out[:, k] = G[:, cols[k]] − mean[cols[k]]`` (0 where missing), rounded to ``out``'s
     dtype; ``ss[k]`` = Σ of the squared values written, accumulated in float64."""
     n = G.shape[0]
     round32 = out.itemsize == 4
-    for k in prange(cols.shape[0]):
+    for k in range(cols.shape[0]):
         j = cols[k]
         mu = mean[j]
         acc = 0.0

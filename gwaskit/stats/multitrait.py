@@ -28,7 +28,8 @@ pass (counts, means, Σ(g − ḡ)² in float64; C or numba kernels, or taken fr
 decoder, which computes them while each column is in cache) and one GEMM ``Gᵀ [W | Qf]`` on
 the block as given, centred by a rank-1 correction; only columns with missing calls or a large mean/SD ratio
 are imputed and centred into a reused buffer first (:meth:`MultiTraitScan._products`). Memory
-does not grow with the number of variants beyond the result table. :func:`gwaskit.stats.scan.scan` streams genotype files through it.
+does not grow with the number of variants beyond the result table.
+:func:`gwaskit.pipelines.scan.run_scan` streams genotype files through it.
 """
 from __future__ import annotations
 
@@ -90,17 +91,17 @@ class MultiTraitScan:
                  pca: int | str | None = None, rank_normalize: bool = True, maf: float = 0.0,
                  mac: float = 0.0, dtype: str = "float32", collinear_tol: float = 1e-6):
         if test not in TESTS:
-            raise InputError(f"--test: unknown test {test!r}; choose one of {', '.join(TESTS)}")
+            raise InputError(f"test: unknown test {test!r}; choose one of {', '.join(TESTS)}")
         if pvalue not in PVALUE_LAWS:
-            raise InputError(f"--pvalue: unknown law {pvalue!r}; choose one of {', '.join(PVALUE_LAWS)}")
+            raise InputError(f"pvalue: unknown law {pvalue!r}; choose one of {', '.join(PVALUE_LAWS)}")
         if pca is False:
             pca = None
         if pca is not None and pca != "all" and not (isinstance(pca, (int, np.integer)) and pca >= 1):
-            raise InputError(f"--pca: expected a positive integer or 'all', got {pca!r}")
+            raise InputError(f"pca: expected a positive integer or 'all', got {pca!r}")
         if not 0.0 <= maf <= 0.5:
-            raise InputError(f"--maf: must lie in [0, 0.5], got {maf}")
+            raise InputError(f"maf: must lie in [0, 0.5], got {maf}")
         if mac < 0:
-            raise InputError(f"--mac: must be >= 0, got {mac}")
+            raise InputError(f"mac: must be >= 0, got {mac}")
         if dtype not in ("float32", "float64"):
             raise InputError(f"dtype: float32 or float64, got {dtype!r}")
         self.test_statistic = test  # `test` is the method
@@ -157,7 +158,7 @@ class MultiTraitScan:
             else:
                 k = int(self.pca)
                 if k > d_in:
-                    raise InputError(f"--pca {k}: the phenotype has only {d_in} columns")
+                    raise InputError(f"pca={k}: the phenotype has only {d_in} columns")
             # Check the degrees of freedom before the (costly) decomposition
             d_target = min(d_in, PCA_MAX_DEFAULT) if k is None else k
             self._check_df(n, c, d_target)
@@ -209,7 +210,7 @@ class MultiTraitScan:
         if n - c - d < 1:
             raise InputError(
                 f"too few samples: N - c - D = {n} - {c} - {d} = {n - c - d} < 1 "
-                f"(N samples, c covariates incl. intercept, D dimensions); reduce D with --pca")
+                f"(N samples, c covariates incl. intercept, D dimensions); reduce D with pca")
 
     # ------------------------------------------------------------------ per-block test
     def test(self, dosages: np.ndarray, as_frame: bool = False,
@@ -226,8 +227,8 @@ class MultiTraitScan:
         ``beta_<k>``, ``standard_error_<k>``, ``p_value_<k>``. Variants with an errcode have NaN
         statistics.
         """
-        from ._scan_kernels import column_stats as block_column_stats
-        from ._scan_kernels import impute_centre
+        from ._scan_numba_fns import column_stats as block_column_stats
+        from ._scan_numba_fns import impute_centre
 
         if not hasattr(self, "_A"):
             raise RuntimeError("MultiTraitScan.test() called before fit()")
@@ -357,7 +358,7 @@ class MultiTraitScan:
           the tested columns are mean-imputed and centred into a reused buffer, then one GEMM.
           ``ss`` of those columns is replaced by the sum of squares of the rounded values.
         """
-        from ._scan_kernels import centre_columns
+        from ._scan_numba_fns import centre_columns
 
         A = self._A
         n, m = G.shape

@@ -13,31 +13,21 @@ from Q >= 0.2 (statistics.md section 7.3). Here every tail is computed as a natu
 * chi-square quantiles (for λ_D): Newton's method on ``log Q`` (:func:`_chi2_isf`, equal to
   ``scipy.special.chdtri`` to ~1e-15 relative).
 
-Kernels: the continued fractions and series run in C (``_pvalues_native.c``, compiled once and
-loaded with ctypes through :mod:`gwaskit._native`), or, where no C library can be built or
-``GWASKIT_NATIVE=0``, in the numba twins of :mod:`._pvalues_numba_fns` (same operations in the
-same order; tests/stats/test_pvalues_native.py compares them). Neither numba nor scipy is
-imported on the native path: together they cost ~1 s of start-up, more than a short
-``gwaskit scan`` spends computing p-values.
+Kernels: the continued fractions and series are serial ``nogil`` numba kernels
+(:mod:`._pvalues_numba_fns`, compiled once into numba's cache and imported on first use), so
+chunks tested on the engine's worker threads evaluate their tails concurrently.
 
 Accuracy: about 12 significant digits of ``log p`` against mpmath, checked up to
 ``-log10 p = 1e4`` (tests/stats/test_pvalues.py). Valid for any finite positive parameters.
 """
 from __future__ import annotations
 
-# Neither scipy nor numba at module level (start-up cost, see above). The numba kernels are
-# imported only when the C library is unavailable.
+# Neither scipy nor numba at module level: the kernels are imported on first use.
 
-import ctypes
-import functools
 import math
-import threading
-from typing import Callable
 
 import numpy as np
 from numpy.typing import ArrayLike
-
-from .._native import load_library, read_source
 
 LN10 = math.log(10.0)
 
@@ -52,92 +42,26 @@ __all__ = [
     "lambda_gc_from_p",
 ]
 
-# ---------------------------------------------------------------------------------------------
-# kernel dispatch: C (ctypes) when it loads, numba otherwise
-
-_Kernel = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-_KERNELS: tuple[_Kernel, _Kernel] | None = None
-_KERNELS_LOCK = threading.Lock()
-
-
-def _declare(lib: ctypes.CDLL) -> None:
-    p, i64 = ctypes.c_void_p, ctypes.c_int64
-    lib.gk_log_betainc_upper.argtypes = [p, p, p, p, i64, p]
-    lib.gk_log_betainc_upper.restype = None
-    lib.gk_log_gammaincc.argtypes = [p, p, p, i64, p]
-    lib.gk_log_gammaincc.restype = None
-
-
-@functools.cache  # tried once: backend() is asked once per scan chunk
-def _load_native() -> ctypes.CDLL | None:
-    """The C kernels (ctypes), or None: no compiler, failed build or ``GWASKIT_NATIVE=0``."""
-    try:
-        source = read_source(__file__, "_pvalues_native.c")
-    except OSError:  # source not shipped: use numba
-        return None
-    return load_library("pvalues_kernels", source, _declare)  # thread-safe
-
-
-def _f64(a: np.ndarray) -> np.ndarray:
+def _f64(a) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def _native_kernels(lib: ctypes.CDLL) -> tuple[_Kernel, _Kernel]:
-    """Array wrappers with the signatures of the numba ``log_betainc_upper``/``log_gammaincc``."""
-
-    def log_betainc_upper(a, b, y, lbeta):
-        a, b, y, lbeta = _f64(a), _f64(b), _f64(y), _f64(lbeta)
-        n = y.shape[0]
-        if not (a.shape[0] == b.shape[0] == lbeta.shape[0] == n):
-            raise ValueError("log_betainc_upper: arrays of unequal length")
-        out = np.empty(n)
-        lib.gk_log_betainc_upper(a.ctypes.data, b.ctypes.data, y.ctypes.data, lbeta.ctypes.data,
-                                 n, out.ctypes.data)
-        return out
-
-    def log_gammaincc(s, x, lgam):
-        s, x, lgam = _f64(s), _f64(x), _f64(lgam)
-        n = x.shape[0]
-        if not (s.shape[0] == lgam.shape[0] == n):
-            raise ValueError("log_gammaincc: arrays of unequal length")
-        out = np.empty(n)
-        lib.gk_log_gammaincc(s.ctypes.data, x.ctypes.data, lgam.ctypes.data, n, out.ctypes.data)
-        return out
-
-    return log_betainc_upper, log_gammaincc
-
-
-def _kernels() -> tuple[_Kernel, _Kernel]:
-    """``(log_betainc_upper, log_gammaincc)``: loaded on first use, not at import."""
-    global _KERNELS
-    if _KERNELS is None:
-        with _KERNELS_LOCK:
-            if _KERNELS is None:
-                lib = _load_native()
-                if lib is not None:
-                    _KERNELS = _native_kernels(lib)
-                else:
-                    from ._pvalues_numba_fns import log_betainc_upper, log_gammaincc
-
-                    _KERNELS = (log_betainc_upper, log_gammaincc)
-    return _KERNELS
-
-
-def backend() -> str:
-    """``"native"`` (C via ctypes) or ``"numba"``: which kernels the tails run.
-
-    The numba fallback is ``parallel=True``; callers that test chunks from threads serialise
-    it (numba's default threading layer aborts on concurrent parallel launches).
-    """
-    return "numba" if _load_native() is None else "native"
-
-
 def _log_betainc_upper(a, b, y, lbeta) -> np.ndarray:
-    return _kernels()[0](a, b, y, lbeta)
+    from ._pvalues_numba_fns import log_betainc_upper
+
+    a, b, y, lbeta = _f64(a), _f64(b), _f64(y), _f64(lbeta)
+    if not (a.shape[0] == b.shape[0] == lbeta.shape[0] == y.shape[0]):
+        raise ValueError("log_betainc_upper: arrays of unequal length")
+    return log_betainc_upper(a, b, y, lbeta)
 
 
 def _log_gammaincc(s, x, lgam) -> np.ndarray:
-    return _kernels()[1](s, x, lgam)
+    from ._pvalues_numba_fns import log_gammaincc
+
+    s, x, lgam = _f64(s), _f64(x), _f64(lgam)
+    if not (s.shape[0] == lgam.shape[0] == x.shape[0]):
+        raise ValueError("log_gammaincc: arrays of unequal length")
+    return log_gammaincc(s, x, lgam)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -301,7 +225,8 @@ def _chi2_isf(p: float, df: float) -> float:
     s = df / 2.0
     lgam = _lgamma1(s)
     logp = math.log(p)
-    kernel = _kernels()[1]
+    from ._pvalues_numba_fns import log_gammaincc as kernel
+
     sv, lv = np.array([s]), np.array([lgam])
     xv = np.empty(1)
 

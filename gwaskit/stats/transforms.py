@@ -162,10 +162,10 @@ def pca_project(Y: np.ndarray, n_components: int | None = None) -> PCAResult:
     max_k = int(np.sum(s > s[0] * max(n, d) * np.finfo(float).eps)) if s.size and s[0] > 0 else 0
     k = max_k if n_components is None else int(n_components)
     if k < 1:
-        raise InputError(f"--pca: number of components must be >= 1 (got {k})")
+        raise InputError(f"pca: number of components must be >= 1 (got {k})")
     if k > max_k:
         raise InputError(
-            f"--pca {k}: the phenotype matrix has only {max_k} non-degenerate principal components")
+            f"pca={k}: the phenotype matrix has only {max_k} non-degenerate principal components")
     comps = vt[:k]
     # deterministic signs: largest |loading| positive
     signs = np.sign(comps[np.arange(k), np.argmax(np.abs(comps), axis=1)])

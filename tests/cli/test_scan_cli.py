@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from gwaskit.cli.main import main
+from gwaskit.pipelines.scan import ScanConfig
 
 bed_reader = pytest.importorskip("bed_reader")
 N, M, D = 200, 30, 3
@@ -95,7 +96,8 @@ def test_scan_cli_end_to_end(data, caplog):
     meta = json.loads((data / "res.tsv.meta.json").read_text())
     assert meta["n"] == N and meta["d"] == D
     assert meta["covariates_dropped"] == ["age2"] and meta["c"] == 4  # 1 + age + 2 batch dummies
-    assert meta["test"] == "scaled-lrt" and "Beta(3/2" in meta["pvalue_law"]
+    assert meta["config"]["test"] == "scaled-lrt" and "Beta(3/2" in meta["pvalue_law"]
+    assert meta["config_fingerprint"] == ScanConfig(**meta["config"]).fingerprint()
     assert np.isfinite(meta["lambda_gc"]) and "numpy" in meta["versions"]
     assert "scan" in meta["command_line"] or meta["command_line"].startswith("gwaskit")
 

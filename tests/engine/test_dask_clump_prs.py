@@ -94,19 +94,22 @@ def _log(r: subprocess.CompletedProcess) -> list[str]:
 
 
 def test_clump_plink_identical_across_modes(ld_data, tmp_path, hand_cluster):
-    """The in-process fast path (--bed --format plink), a LocalCluster and a hand-started
-    scheduler + worker write the same .clumped, byte for byte."""
+    """1 and 2 in-process threads, a LocalCluster and a hand-started scheduler + worker write
+    the same .clumped, byte for byte."""
     args = ["clump", "--sumstats", ld_data["ss"], "--bed", ld_data["bed"], "--format", "plink",
             "--p1", "1e-3", "--r2", "0.2"]
     ref = tmp_path / "in.clumped"
-    r_in = _ok(_gwaskit(*args, "--out", ref))
+    r_in = _ok(_gwaskit(*args, "--threads", "1", "--out", ref))
     text = ref.read_bytes()
+    t2 = tmp_path / "t2.clumped"
+    r_t2 = _ok(_gwaskit(*args, "--threads", "2", "--out", t2))
+    assert t2.read_bytes() == text and _log(r_t2) == _log(r_in)
     chroms = [ln.split()[0] for ln in text.decode().splitlines()[1:] if ln.strip()]
     assert set(chroms) == set(CHROMS)  # one task per chromosome
     assert chroms != sorted(chroms, key=int)  # clumps of different chromosomes interleave
     lc = tmp_path / "lc.clumped"
     r_lc = _ok(_gwaskit(*args, "--workers", "2", "--out", lc))
-    assert "Dask: tcp://127.0.0.1:" in r_lc.stderr and "3 chromosome task(s)" in r_lc.stderr
+    assert "Dask: tls://127.0.0.1:" in r_lc.stderr and "3 chromosome task(s)" in r_lc.stderr
     assert lc.read_bytes() == text
     assert _log(r_lc) == _log(r_in)
     cl = hand_cluster(1)
@@ -124,24 +127,29 @@ def test_clump_table_and_members_identical(ld_data, tmp_path, ref):
     if ref == "bed":
         args += ["--r2-method", "dosage"]
     outs = {}
-    for mode, extra in (("in", []), ("lc", ["--workers", "2"])):
+    for mode, extra in (("in", ["--threads", "1"]), ("t2", ["--threads", "2"]),
+                        ("lc", ["--workers", "2"])):
         out, mem = tmp_path / f"{mode}.tsv", tmp_path / f"{mode}.members.tsv"
         _ok(_gwaskit(*args, *extra, "--members", mem, "--out", out))
         outs[mode] = (out.read_bytes(), mem.read_bytes())
-    assert outs["lc"] == outs["in"]
+    assert outs["lc"] == outs["in"] and outs["t2"] == outs["in"]
     clumps = pd.read_csv(tmp_path / "in.tsv", sep="\t", dtype={"chromosome": str})
     assert set(clumps["chromosome"]) == set(CHROMS) and len(clumps) > 10
 
 
 def test_prs_identical_across_modes(ld_data, tmp_path, hand_cluster):
-    """Scores from 37 panel chunks (one of them entirely absent from the genotypes): the
-    LocalCluster and a hand-started scheduler + 2 workers give the same bits as in-process,
-    and the same log lines (replayed from the workers in chunk order)."""
+    """Scores from 37 panel chunks (one of them entirely absent from the genotypes): 1 and 2
+    in-process threads, the LocalCluster and a hand-started scheduler + 2 workers give the
+    same bits, and the same log lines (replayed from the tasks in chunk order)."""
     args = ["prs", "--panel", ld_data["panel"], "--bed", ld_data["bed"], "--chunk-size", "40"]
     ref = tmp_path / "in.parquet"
-    r_in = _ok(_gwaskit(*args, "--out", ref))
+    r_in = _ok(_gwaskit(*args, "--threads", "1", "--out", ref))
     a = pd.read_parquet(ref)
     assert "panel: 40 of 40 variants dropped (40 absent)" in r_in.stderr
+    t2 = tmp_path / "t2.parquet"
+    r_t2 = _ok(_gwaskit(*args, "--threads", "2", "--out", t2))
+    assert t2.read_bytes() == ref.read_bytes()
+    assert _log(r_t2) == _log(r_in)
     lc = tmp_path / "lc.parquet"
     r_lc = _ok(_gwaskit(*args, "--workers", "2", "--out", lc))
     assert "panel-chunk task(s)" in r_lc.stderr
@@ -168,7 +176,7 @@ def test_bad_scheduler_is_one_line_exit_2(ld_data, tmp_path, cmd, address):
                  GWASKIT_SCHEDULER_TIMEOUT=2, timeout=60)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"Error: --scheduler {address}: cannot connect")
+    assert len(lines) == 1 and lines[0].startswith(f"Error: scheduler {address}: cannot connect")
     assert not out.exists()
 
 
@@ -180,7 +188,7 @@ def test_scheduler_and_workers_exclusive(ld_data, tmp_path):
 
 def test_imports_do_not_load_dask():
     code = ("import sys, gwaskit, gwaskit.ld.clump, gwaskit.loci.prs, gwaskit.cli.clump, "
-            "gwaskit.cli.prs, gwaskit.engine.execute, gwaskit.engine.tasks; "
+            "gwaskit.cli.prs, gwaskit.engine.execute, gwaskit.pipelines.prs, gwaskit.pipelines.scan; "
             "assert not any(m == 'dask' or m.startswith(('dask.', 'distributed')) "
             "for m in sys.modules), [m for m in sys.modules if 'dask' in m]")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=60, env=env())

@@ -149,3 +149,55 @@ def test_identity_across_modes(cohort, reference, tmp_path, hand_cluster):
     assert r.returncode == 0, r.stderr
     assert_identical(reference, read(out))
     assert _meta(out)["execution"].startswith("Dask scheduler tcp://127.0.0.1:")
+
+
+def test_losing_every_worker_is_one_line_exit_2_and_resumable(cohort, reference, tmp_path,
+                                                              hand_cluster):
+    """The only worker dies mid-scan (no nanny to restart it): after the grace period the run
+    ends with one line and exit 2, the finished parts stay, and --resume finishes in-process
+    with the same bits as a clean run."""
+    pytest.importorskip("distributed")
+    cl = hand_cluster(1, _GWASKIT_TEST_CHUNK_DELAY=0.3)
+    out = tmp_path / "lost.parquet"
+    proc = start_scan(cohort, out, *CHUNK, "--scheduler", cl.address, GWASKIT_WORKER_GRACE=2)
+    try:
+        wait_for(lambda: n_parts(out) >= 3, 90, proc)
+        kill(cl.workers[0], signal.SIGKILL)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        kill(proc)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and "FutureCancelledError" not in err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("Error: Dask: lost every worker"), last
+    assert "rerun with --resume" in last
+    kept = n_parts(out)
+    assert 3 <= kept < N_CHUNKS and not out.exists()
+    r = run_scan(cohort, out, *CHUNK, "--resume", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert_identical(reference, read(out))
+
+
+def test_local_cluster_refuses_unauthenticated_clients():
+    """--workers starts its LocalCluster on loopback with TLS and mutual authentication: a
+    client without the run's certificate cannot connect (so cannot run code in the workers),
+    while the run's own client can."""
+    pytest.importorskip("distributed")
+    from distributed import Client
+
+    from gwaskit.engine.execute import Execution, _client
+
+    client, cluster = _client(Execution(workers=1))
+    try:
+        address = cluster.scheduler_address
+        assert address.startswith("tls://127.0.0.1:")
+        assert client.submit(sum, [1, 2]).result(timeout=60) == 3
+        for addr in (address, address.replace("tls://", "tcp://")):
+            with pytest.raises(Exception) as e:  # noqa: PT011 - TLS handshake or timeout
+                intruder = Client(addr, timeout="3s")
+                intruder.run(lambda: "ran code in a worker")
+                intruder.close()
+            assert not isinstance(e.value, AssertionError)
+    finally:
+        client.close()
+        cluster.close()

@@ -163,7 +163,7 @@ def test_read_only_inputs_and_index_cache(multi, tmp_path, monkeypatch, caplog):
     try:
         with open_genotypes(str(src / "chr*.bgen"), src / "chr2.sample", cache_dir=cache) as g:
             t1, d1 = g.read_dosages()
-        cached = list((cache / "bgen-index").glob("*.parquet"))
+        cached = list((cache / "bgen-index").glob("*.npz"))
         assert len(cached) == 2
         with open_genotypes(str(src / "chr*.bgen"), cache_dir=cache) as g:  # from the cache
             t2, d2 = g.read_dosages()

@@ -59,7 +59,7 @@ def test_covariates_categorical_one_hot(tmp_path, pheno):
     assert "s9" not in data.iids  # missing age
     row = data.iids.tolist().index("s4")  # site of s4 is 'b'
     np.testing.assert_array_equal(data.covariates[row], [4.0, 1.0, 0.0])
-    with pytest.raises(InputError, match="covariate site is not numeric; declare it with --categorical"):
+    with pytest.raises(InputError, match="covariate site is not numeric; declare it categorical"):
         load_analysis_data(GENO, pheno, ["emb_0"], covar=path)
 
 

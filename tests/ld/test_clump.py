@@ -156,6 +156,33 @@ def test_edge_cases_match_plink19(plink1_9, tmp_path):
     assert "v2(1)" in first["sp2"] or first["variant_id"] != "v1"
 
 
+def test_ragged_report_rows_match_plink19(plink1_9, tmp_path):
+    """PLINK takes report columns by header position: tokens past the header are ignored and
+    a row too short for the p column is skipped. The first data row carrying an extra token
+    once made pandas shift every column (its first column taken for an index)."""
+    prefix, report, *_ = _edge_case_data(tmp_path)
+    lines = Path(report).read_text().splitlines()
+    lines[1] += " extra"          # first data row: one token more than the header
+    lines[6] += " x y"            # another, two more
+    lines[8] = lines[8].split()[0]  # a row without its p-value
+    ragged = tmp_path / "ragged.txt"
+    ragged.write_text("\n".join(lines) + "\n")
+    s = dict(p1=1e-4, p2=0.01, r2=0.5, kb=250.0)
+    ref = _plink_clump(plink1_9, prefix, str(ragged), tmp_path / "p", **s)
+    for columns in (None, ("variant_id", "p_value")):
+        with open_reference(prefix) as rd:
+            res = clump(read_sumstats(ragged, columns=columns), rd, **s)
+        assert format_plink(res) == ref
+
+
+def test_report_columns_subset_reads_the_same_values(tmp_path):
+    _, report, *_ = _edge_case_data(tmp_path)
+    full = read_sumstats(report)
+    part = read_sumstats(report, columns=("variant_id", "p_value"))
+    assert list(part.columns) == ["variant_id", "p_value"]
+    pd.testing.assert_frame_equal(part, full[["variant_id", "p_value"]])
+
+
 def test_missing_top_variants_reported_not_dropped(tmp_path):
     prefix, report, *_ = _edge_case_data(tmp_path)
     with open_reference(prefix) as rd:

@@ -212,10 +212,10 @@ def test_population_shift_confounds_unadjusted_gwas():
 
 
 def test_bad_arguments():
-    with pytest.raises(InputError, match="--n-causal"):
+    with pytest.raises(InputError, match="^n_causal"):
         simulate_cohort(None, n_individuals=50, n_chromosomes=1, chrom_length=2e4, n_causal=500,
                         n_external=0, seed=1)
-    with pytest.raises(InputError, match="--maf"):
+    with pytest.raises(InputError, match="^maf"):
         simulate_genotypes(10, maf=0.7)
 
 

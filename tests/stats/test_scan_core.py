@@ -3,7 +3,7 @@ import logging
 
 import numpy as np
 import pytest
-from scipy import linalg, optimize, stats
+from scipy import optimize, stats
 
 from gwaskit.errors import InputError
 from gwaskit.stats.scan import MultiTraitScan

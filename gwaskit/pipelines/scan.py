@@ -1,0 +1,496 @@
+"""The file-level multi-trait scan: genotype files x phenotype table -> one row per variant.
+
+Data flow: :class:`ScanInputs` -> :func:`~gwaskit.io.genotypes.open_genotypes` and
+:func:`~gwaskit.io.tables.load_analysis_data` -> :class:`~gwaskit.stats.multitrait.MultiTraitScan`
+fitted once (the null model) -> a chunk plan (:func:`~gwaskit.engine.plan.plan_chunks`) -> one
+task per chunk on the executor (:func:`~gwaskit.engine.execute.run_tasks`: decode the chunk and
+test it) -> parts (checkpoint) -> :class:`ScanResult`.
+
+**Bit-identity.** A chunk's statistics depend only on the chunk, its blocks (:data:`BLOCK_BYTES`)
+and the null model. Tasks run single-threaded BLAS and serial kernels in every mode, so the same
+inputs and configuration give the same bits with 1 or many threads, on a LocalCluster, on a
+remote scheduler and after a resume, on one machine with the package versions recorded in the
+checkpoint manifest.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .._log import logger
+from ..engine.execute import Execution, run_tasks
+from ..engine.plan import Chunk, plan_chunks
+from ..engine.workers import cached_per_process, file_signature, pin_blas_single_thread
+from ..errors import GenotypeFormatError, InputError
+from ..stats.multitrait import ERR_OK, OUTPUT_COLUMNS, PVALUE_LAWS, TESTS, MultiTraitScan
+from ..stats.pvalues import lambda_gc
+
+__all__ = ["ScanInputs", "ScanConfig", "ScanResult", "Checkpoint", "run_scan", "scan",
+           "ERR_BAD", "BLOCK_BYTES"]
+
+ERR_BAD = "BAD_GENOTYPES"
+#: A chunk is decoded and tested in blocks of about this many bytes of dosages, so each worker
+#: thread reuses one small buffer (first-touch page faults of a fresh 80 MB buffer cost more
+#: than testing it). The block size depends only on N, the dtype and the chunk, so every
+#: execution mode computes the same bits.
+BLOCK_BYTES = 16 << 20
+_MIN_BLOCK = 64
+
+
+def _tuple(x) -> tuple[str, ...] | None:
+    if x is None:
+        return None
+    return (x,) if isinstance(x, str) else tuple(str(v) for v in x)
+
+
+@dataclass(frozen=True)
+class ScanInputs:
+    """The files of a scan.
+
+    Parameters
+    ----------
+    genotypes : BGEN path(s) or glob, or PLINK ``.bed`` prefix(es)
+    pheno : phenotype (embedding) table: ``.parquet``, ``.tsv[.gz]`` or ``.csv`` with IID
+    sample_file : ``.sample`` for BGEN files without embedded sample IDs
+    covar : covariate table
+    """
+
+    genotypes: str | tuple[str, ...]
+    pheno: str
+    sample_file: str | None = None
+    covar: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.genotypes:
+            raise InputError("genotypes: give a BGEN path or glob, or a PLINK prefix")
+        if not self.pheno:
+            raise InputError("pheno: a phenotype table is required")
+        g = self.genotypes
+        object.__setattr__(self, "genotypes", g if isinstance(g, str) else tuple(map(str, g)))
+
+
+@dataclass(frozen=True)
+class ScanConfig:
+    """Every option that changes a scan's result (see :class:`MultiTraitScan` for the
+    statistics). ``chunk_size`` is included: chunk (and block) boundaries fix the GEMM shapes,
+    hence the last bits.
+
+    Parameters
+    ----------
+    pheno_cols, covar_cols : column names or globs (default: all numeric / all)
+    categorical : categorical covariates (one-hot, first level dropped)
+    pca, rank_normalize, test, pvalue, per_dim, maf, mac, dtype : as :class:`MultiTraitScan`;
+        ``dtype="float32"`` (default) differs from MANOVA by ~1e-5 relative in the statistic,
+        ``"float64"`` by < 1e-8 (tests/pipelines/test_scan_pipeline.py)
+    chunk_size : variants per task; chunks never straddle two files
+    skip_bad_variants : an undecodable variant gets errcode ``BAD_GENOTYPES`` instead of
+        stopping the scan
+    """
+
+    pheno_cols: tuple[str, ...] | None = None
+    covar_cols: tuple[str, ...] | None = None
+    categorical: tuple[str, ...] = ()
+    pca: int | str | None = "all"
+    rank_normalize: bool = True
+    test: str = "scaled-lrt"
+    pvalue: str = "exact"
+    per_dim: bool = False
+    maf: float = 0.0
+    mac: float = 0.0
+    dtype: str = "float32"
+    chunk_size: int = 2000
+    skip_bad_variants: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("pheno_cols", "covar_cols"):
+            object.__setattr__(self, name, _tuple(getattr(self, name)))
+        object.__setattr__(self, "categorical", _tuple(self.categorical) or ())
+        if self.test not in TESTS:
+            raise InputError(f"test: unknown test {self.test!r}; choose one of {', '.join(TESTS)}")
+        if self.pvalue not in PVALUE_LAWS:
+            raise InputError(f"pvalue: unknown law {self.pvalue!r}; choose one of "
+                             f"{', '.join(PVALUE_LAWS)}")
+        if not (isinstance(self.chunk_size, (int, np.integer)) and self.chunk_size >= 1):
+            raise InputError(f"chunk_size: must be a positive integer, got {self.chunk_size!r}")
+        self.model()  # validates the statistical options (names the parameter)
+
+    def model(self) -> MultiTraitScan:
+        """An unfitted :class:`MultiTraitScan` with these options."""
+        return MultiTraitScan(test=self.test, pvalue=self.pvalue, per_dim=self.per_dim,
+                              pca=self.pca, rank_normalize=self.rank_normalize, maf=self.maf,
+                              mac=self.mac, dtype=self.dtype)
+
+    def result_options(self) -> dict:
+        """The options that determine the bits of tested variants: all but
+        ``skip_bad_variants`` (a policy for unreadable variants: a run stopped by one may be
+        resumed with it)."""
+        opts = asdict(self)
+        opts.pop("skip_bad_variants")
+        return opts
+
+    def fingerprint(self) -> str:
+        """SHA-256 of :meth:`result_options` (canonical JSON)."""
+        blob = json.dumps({"kind": "scan", **self.result_options()}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A work directory (``<out>.parts``) holding one part per finished chunk; ``resume``
+    reuses the parts of an interrupted run with the same inputs and configuration."""
+
+    path: str
+    resume: bool = False
+
+
+@dataclass
+class ScanResult:
+    """The result table (columns :data:`~gwaskit.stats.multitrait.OUTPUT_COLUMNS`, then
+    ``beta_<k>, standard_error_<k>, p_value_<k>`` with ``per_dim``) and the run's metadata
+    (N, D, c, covariates kept and dropped, p-value law, λ_GC, chunks, skipped variants, time)."""
+
+    table: "object"
+    metadata: dict = field(default_factory=dict)
+
+
+# -- the per-chunk task -------------------------------------------------------------------------
+
+@dataclass
+class ScanJob:
+    """Everything a task needs besides its chunk: scattered once to every Dask worker."""
+
+    paths: list[str]
+    sample_file: str | None
+    sample_index: np.ndarray
+    model: MultiTraitScan  # fitted
+    dtype: str
+    per_dim: bool
+    skip_bad_variants: bool
+    n_variants: int
+
+
+@dataclass
+class ChunkResult:
+    chunk: Chunk
+    frame: "object"
+    skipped: list  # dicts: index, variant_id, file, error
+    seconds: float = 0.0
+
+
+def _reader_for(job: ScanJob):
+    from ..io.genotypes import open_genotypes
+
+    def opener():
+        r = open_genotypes(list(job.paths), sample_file=job.sample_file, n_threads=1)
+        if r.n_variants != job.n_variants:
+            r.close()
+            raise GenotypeFormatError(
+                f"{job.paths[0]}: this worker sees {r.n_variants} variants, the client "
+                f"planned {job.n_variants} (genotype files must be the same on every worker)")
+        return r
+
+    return cached_per_process(("scan", tuple(job.paths), job.sample_file),
+                              file_signature(job.paths), opener)
+
+
+_BUFFERS = threading.local()
+
+
+def _chunk_buffer(shape: tuple, dtype) -> np.ndarray:
+    """A Fortran-ordered array for one decoded block, recycled per thread (see
+    :func:`gwaskit.io.genotypes._recycled`: reused only once nobody else references it)."""
+    from ..io.genotypes import _recycled
+
+    spare = getattr(_BUFFERS, "spare", None)
+    if spare is None:
+        spare = _BUFFERS.spare = []
+    return _recycled(spare, shape, np.dtype(dtype))
+
+
+def _decode(job: ScanJob, chunk: Chunk, reader):
+    """``(variant_table, N x m dosages, skipped, column_stats or None)`` of one block.
+
+    A corrupt variant raises :class:`GenotypeFormatError` (naming file and variant) unless
+    ``job.skip_bad_variants``: then the block is re-decoded variant by variant and each
+    unreadable variant becomes a NaN column, listed in ``skipped``."""
+    idx = np.arange(chunk.start, chunk.stop, dtype=np.int64)
+    out = _chunk_buffer((len(job.sample_index), chunk.size),
+                        np.float32 if job.dtype == "float32" else np.float64)
+    stats = np.full((chunk.size, 4), -1.0)  # n observed = -1: not filled by the decoder
+    try:
+        vt, dos = reader.read_dosages(samples=job.sample_index, variants=idx, out=out,
+                                      stats=stats)
+        return vt, dos, [], stats if np.all(stats[:, 0] >= 0) else None
+    except GenotypeFormatError:
+        if not job.skip_bad_variants:
+            raise
+    vt = reader.variants.iloc[idx]
+    skipped = []
+    for k, i in enumerate(idx.tolist()):
+        try:
+            reader.read_dosages(samples=job.sample_index, variants=[i], out=out[:, k:k + 1])
+        except GenotypeFormatError as e:
+            out[:, k] = np.nan
+            skipped.append({"index": i, "variant_id": str(vt["variant_id"].iat[k]),
+                            "file": str(reader.paths[chunk.file]), "error": str(e)})
+            logger.warning("skipped unreadable variant %s (index %d): %s",
+                           vt["variant_id"].iat[k], i, e)
+    return vt, out, skipped, None
+
+
+def _test(job: ScanJob, vt, dos: np.ndarray, column_stats):
+    import pandas as pd
+
+    res = job.model.test(dos, column_stats=column_stats)
+    vt = vt.reset_index(drop=True)
+    block = {c: vt[c].to_numpy() for c in OUTPUT_COLUMNS[:5]}
+    block.update({c: res[c] for c in OUTPUT_COLUMNS[5:]})
+    if job.per_dim:
+        for k in job.model.dim_names_:
+            for pre in ("beta_", "standard_error_", "p_value_"):
+                block[pre + k] = res[pre + k]
+    return pd.DataFrame(block)
+
+
+def _blocks(job: ScanJob, chunk: Chunk) -> list[Chunk]:
+    per_variant = max(len(job.sample_index), 1) * (4 if job.dtype == "float32" else 8)
+    size = max(_MIN_BLOCK, BLOCK_BYTES // per_variant)
+    return [Chunk(chunk.index, chunk.file, a, min(a + size, chunk.stop))
+            for a in range(chunk.start, chunk.stop, size)] or [chunk]
+
+
+def run_chunk(job: ScanJob, chunk: Chunk, reader=None) -> ChunkResult:
+    """Decode and test one chunk, block by block: the task of every execution mode."""
+    import pandas as pd
+
+    t0 = time.time()
+    if reader is None:  # a Dask worker: open (once per process) the files under the client's paths
+        pin_blas_single_thread()
+        reader = _reader_for(job)
+    delay = float(os.environ.get("_GWASKIT_TEST_CHUNK_DELAY", "0") or 0)  # fault tests only
+    if delay > 0:
+        time.sleep(delay)
+    frames, skipped = [], []
+    for block in _blocks(job, chunk):
+        vt, dos, bad, stats = _decode(job, block, reader)
+        frames.append(_test(job, vt, dos, stats))
+        skipped += bad
+        del dos  # its buffer is recycled for the next block
+    df = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    if skipped:
+        rows = np.array([s["index"] - chunk.start for s in skipped], dtype=np.int64)
+        df.loc[rows, "errcode"] = ERR_BAD
+    return ChunkResult(chunk, df, skipped, time.time() - t0)
+
+
+class _InProcessTask:
+    """``run_chunk`` bound to the client's open reader (in-process threads share it)."""
+
+    def __init__(self, reader):
+        self.reader = reader
+
+    def __call__(self, job: ScanJob, chunk: Chunk) -> ChunkResult:
+        return run_chunk(job, chunk, self.reader)
+
+
+# -- inputs and metadata ------------------------------------------------------------------------
+
+#: BGEN header and sample block, or the .bed magic, are hashed; size and mtime cover the rest.
+_GENOTYPE_HASH_BYTES = 64 << 20
+
+
+def _genotype_fingerprints(paths: Sequence[str]) -> list[dict]:
+    """Fingerprints of genotype files: a BGEN's header and sample block (bytes ``0 .. 4 +
+    offset``); a PLINK fileset's .bim and .fam in full and its .bed's first bytes."""
+    from ..engine.checkpoint import fingerprint_file
+
+    out = []
+    for path in paths:
+        p = Path(path)
+        if p.suffix == ".bgen":
+            with open(p, "rb") as fh:
+                offset = int.from_bytes(fh.read(4), "little")
+            out.append(fingerprint_file(p, hash_bytes=min(4 + offset, _GENOTYPE_HASH_BYTES)))
+            continue
+        stem = p.with_suffix("") if p.suffix == ".bed" else p
+        for ext, head in ((".bed", 3), (".bim", None), (".fam", None)):
+            q = Path(str(stem) + ext)
+            if q.exists():
+                out.append(fingerprint_file(q, hash_bytes=head))
+    return out
+
+
+def _empty_result(names: Sequence[str], per_dim: bool):
+    import pandas as pd
+
+    cols = list(OUTPUT_COLUMNS)
+    if per_dim:
+        for k in names:
+            cols += [f"beta_{k}", f"standard_error_{k}", f"p_value_{k}"]
+    return pd.DataFrame({c: [] for c in cols})
+
+
+def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
+             execution: Execution | None = None, checkpoint: Checkpoint | None = None,
+             progress: Callable[[int], None] | None = None,
+             before_genotypes: Callable[[], None] | None = None) -> ScanResult:
+    """Multi-trait scan of genotype files against a phenotype table.
+
+    Parameters
+    ----------
+    inputs : the files
+    config : the options that change results (default :class:`ScanConfig()`)
+    execution : threads, a Dask scheduler or a LocalCluster (default: in-process, all CPUs);
+        does not change results. In-process memory is about ``(threads + 1) x N x
+        min(chunk_size, block) x itemsize`` beyond the null model.
+    checkpoint : keep one part per finished chunk in a work directory (and resume from it)
+    progress : called with the number of variants finished after each chunk
+    before_genotypes : called after the null fit, before any genotype is read (the CLI checks
+        here that its outputs are still writable)
+
+    Returns
+    -------
+    ScanResult
+    """
+    import pandas as pd
+
+    from ..io.genotypes import open_genotypes
+    from ..io.tables import load_analysis_data
+
+    config = config or ScanConfig()
+    execution = execution or Execution()
+    t0 = time.time()
+    model = config.model()
+    # chunks run on the executor's threads, each decoding its own chunk: one reader thread
+    reader = open_genotypes(inputs.genotypes if isinstance(inputs.genotypes, str)
+                            else list(inputs.genotypes), sample_file=inputs.sample_file,
+                            n_threads=1)
+    wd = None
+    meta: dict = {}
+    try:
+        sizes = reader.variants_per_file
+        chunks = plan_chunks(sizes, config.chunk_size)
+        paths = [os.path.abspath(str(p)) for p in reader.paths]
+        variant_ids = reader.variants["variant_id"].to_numpy()
+        done: set = set()
+        if checkpoint is not None:
+            from ..engine.checkpoint import WorkDir, fingerprint_file
+
+            wd = WorkDir(checkpoint.path, fingerprint=config.fingerprint(),
+                         config=config.result_options(), inputs={
+                "genotypes": _genotype_fingerprints(paths),
+                "sample": fingerprint_file(inputs.sample_file),
+                "pheno": fingerprint_file(inputs.pheno), "covar": fingerprint_file(inputs.covar)},
+                chunks=chunks, chunk_ids=lambda c: variant_ids[c.start:c.stop])
+            done = wd.check(checkpoint.resume)
+        data = load_analysis_data(list(reader.samples), inputs.pheno,
+                                  pheno_cols=list(config.pheno_cols) if config.pheno_cols else None,
+                                  covar=inputs.covar,
+                                  covar_cols=list(config.covar_cols) if config.covar_cols else None,
+                                  categorical=list(config.categorical))
+        covs = data.covariates if data.covariates is not None and np.size(data.covariates) else None
+        model.fit(data.Y, covs, covariate_names=data.covariate_names if covs is not None else None,
+                  pheno_names=data.pheno_names)
+        logger.info("Null model: N = %d, D = %d, c = %d (covariates incl. intercept); test %s, "
+                    "p-values %s", model.n_, model.d_, model.c_, config.test, config.pvalue)
+        if before_genotypes is not None:
+            before_genotypes()
+        if wd is not None:
+            wd.open()
+        todo = [c for c in chunks if c.index not in done]
+        logger.info("Chunk plan: %d chunk(s) of <= %d variants over %d file(s)%s; computing %d, %s",
+                    len(chunks), config.chunk_size, len(sizes),
+                    f"; {len(done)} already done (resumed from {wd.path})" if done else "",
+                    len(todo), execution.describe())
+        meta.update({"chunks_total": len(chunks), "chunks_resumed": len(done),
+                     "chunks_computed": 0, "execution": execution.describe(),
+                     "work_dir": None if wd is None else str(wd.path)})
+        if progress is not None and done:
+            progress(int(sum(chunks[i].size for i in done)))
+        frames: dict = {}
+        skipped_mem: list = []
+
+        def on_result(_k: int, res: ChunkResult) -> None:
+            if wd is not None:
+                wd.write_part(res.chunk, res.frame, res.skipped)
+            else:
+                frames[res.chunk.index] = res.frame
+                skipped_mem.extend(res.skipped)
+            meta["chunks_computed"] += 1
+            if progress is not None:
+                progress(res.chunk.size)
+
+        job = ScanJob(paths=paths, sample_file=(os.path.abspath(inputs.sample_file)
+                                                if inputs.sample_file else None),
+                      sample_index=np.asarray(data.sample_index, dtype=np.int64), model=model,
+                      dtype=config.dtype, per_dim=config.per_dim,
+                      skip_bad_variants=config.skip_bad_variants, n_variants=len(reader.variants))
+        if execution.distributed:
+            reader.close()  # the workers open the files themselves
+            task = run_chunk
+        else:
+            task = _InProcessTask(reader)
+        run_tasks(task, job, todo, on_result, execution, label="chunk")
+        if wd is not None:
+            out = wd.assemble()
+            skipped = [r for k in sorted(wd.skipped, key=int) for r in wd.skipped[k]]
+        else:
+            out = pd.concat([frames[c.index] for c in chunks], ignore_index=True) if chunks else None
+            skipped = skipped_mem
+    finally:
+        if wd is not None:
+            wd.close()
+        reader.close()
+    if out is None:
+        out = _empty_result(model.dim_names_, config.per_dim)
+    n_var = len(out)
+    if skipped:
+        logger.warning("Skipped %d variant(s) with unreadable genotypes (errcode %s)",
+                       len(skipped), ERR_BAD)
+    tested = out["errcode"] == ERR_OK
+    lam = lambda_gc(out.loc[tested, "chisq"].to_numpy(), model.d_) if tested.any() else float("nan")
+    counts = out["errcode"].value_counts().to_dict()
+    logger.info("Tested %d of %d variants in %.1f s; lambda_GC (%d-df %s) = %.4f%s",
+                int(tested.sum()), n_var, time.time() - t0, model.d_, config.test, lam,
+                "" if len(counts) <= 1 else "; " + ", ".join(
+                    f"{k}: {v}" for k, v in counts.items() if k != ERR_OK))
+    meta.update({
+        "config": asdict(config), "config_fingerprint": config.fingerprint(),
+        "n": model.n_, "d": model.d_, "c": model.c_, "df2_exact": model.df2_,
+        "dimensions": model.dim_names_, "phenotypes": list(data.pheno_names),
+        "covariates_kept": model.covariates_kept_, "covariates_dropped": model.covariates_dropped_,
+        "pca": None if model.pca_ is None else {
+            "n_components": int(model.d_),
+            "explained_variance_ratio": model.pca_.explained_variance_ratio.tolist()},
+        "statistic": ("-N D log(1 - Q/D)" if config.test == "scaled-lrt" else "-N log(1 - Q)"),
+        "pvalue_law": (f"Q ~ Beta({model.d_}/2, {model.df2_}/2), i.e. F({model.d_}, {model.df2_})"
+                       if config.pvalue == "exact" else f"chisq ~ chi2({model.d_})"),
+        "lambda_gc": lam, "lambda_gc_df": model.d_,
+        "n_variants": n_var, "n_tested": int(tested.sum()),
+        "errcodes": {str(k): int(v) for k, v in counts.items()},
+        "skipped": skipped, "n_skipped": len(skipped),
+        "seconds": round(time.time() - t0, 3),
+    })
+    return ScanResult(out, meta)
+
+
+def scan(bgen=None, bed=None, pheno: str | None = None, *, sample_file: str | None = None,
+         covar: str | None = None, threads: int | None = None, **options):
+    """Convenience wrapper: ``run_scan(ScanInputs(...), ScanConfig(**options)).table``.
+
+    Exactly one of ``bgen`` (path or glob) and ``bed`` (PLINK prefix); ``options`` are the
+    fields of :class:`ScanConfig`.
+    """
+    if (bgen is None) == (bed is None):
+        raise InputError("give exactly one of bgen or bed")
+    inputs = ScanInputs(genotypes=bgen if bgen is not None else bed, pheno=pheno,
+                        sample_file=sample_file, covar=covar)
+    return run_scan(inputs, ScanConfig(**options), execution=Execution(threads=threads)).table
