@@ -38,10 +38,10 @@ class _Base(nn.Module):
 class SimCLRModel(_Base):
     """Encoder + projection head ``D → D → D/2`` trained with NT-Xent on two views."""
 
-    def __init__(self, cfg: Any, input_shape: tuple[int, ...]):
+    def __init__(self, cfg: Any, input_shape: tuple[int, ...], trust_code: bool = False):
         super().__init__()
         self.temperature = float(cfg.simclr_temperature)
-        self.encoder = build_encoder(cfg, input_shape)
+        self.encoder = build_encoder(cfg, input_shape, trust_code=trust_code)
         self.head = nn.Sequential(nn.Linear(cfg.embed_dim, cfg.embed_dim), nn.ReLU(inplace=True),
                                   nn.Linear(cfg.embed_dim, cfg.proj_dim))
 
@@ -82,10 +82,10 @@ class _ImageDecoder(nn.Module):
 class VAEModel(_Base):
     """β-VAE: ``μ, log σ² = heads(f(x))``, latent size D; embedding = μ."""
 
-    def __init__(self, cfg: Any, input_shape: tuple[int, ...]):
+    def __init__(self, cfg: Any, input_shape: tuple[int, ...], trust_code: bool = False):
         super().__init__()
         self.beta = float(cfg.vae_beta)
-        self.encoder = build_encoder(cfg, input_shape)
+        self.encoder = build_encoder(cfg, input_shape, trust_code=trust_code)
         d = cfg.embed_dim
         self.mu = nn.Linear(d, d)
         self.logvar = nn.Linear(d, d)
@@ -118,10 +118,11 @@ class VAEModel(_Base):
 class SupervisedModel(_Base):
     """Encoder + linear head; MSE on a continuous target or BCE on a binary label."""
 
-    def __init__(self, cfg: Any, input_shape: tuple[int, ...], n_targets: int = 1):
+    def __init__(self, cfg: Any, input_shape: tuple[int, ...], n_targets: int = 1,
+                 trust_code: bool = False):
         super().__init__()
         self.binary = bool(cfg.supervised_binary)
-        self.encoder = build_encoder(cfg, input_shape)
+        self.encoder = build_encoder(cfg, input_shape, trust_code=trust_code)
         self.head = nn.Linear(cfg.embed_dim, n_targets)
 
     def training_loss(self, batch: Batch, augment: Callable, corrupt: Callable

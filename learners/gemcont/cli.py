@@ -27,9 +27,12 @@ def cli(quiet: bool) -> None:
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one option (repeatable), e.g. --set epochs=10 --set loss=dcl.")
 @click.option("--resume", is_flag=True, help="Continue from OUT_DIR/last.pt.")
+@click.option("--trust-code", default=None, metavar="MODULE:CALLABLE",
+              help="Allow this backbone_factory module path to be imported and called (it runs "
+                   "code; registered backbone names need no flag).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 (default: cuda if available).")
 def train(config_path: str | None, overrides: tuple[str, ...], resume: bool,
-          device: str | None) -> None:
+          device: str | None, trust_code: str | None) -> None:
     """Train GEMCONT or a baseline (option method); checkpoints go to out_dir."""
     from .config import load_config
     from .train import train as run_train
@@ -41,7 +44,7 @@ def train(config_path: str | None, overrides: tuple[str, ...], resume: bool,
     import os
 
     os.makedirs(cfg.out_dir, exist_ok=True)
-    trainer = run_train(cfg, resume=resume)
+    trainer = run_train(cfg, resume=resume, trust_code=trust_code or False)
     click.echo(f"trained {cfg.method} for {trainer.epoch} epoch(s); "
                f"checkpoint {os.path.join(cfg.out_dir, 'last.pt')}")
 
@@ -54,13 +57,17 @@ def train(config_path: str | None, overrides: tuple[str, ...], resume: bool,
 @click.option("--device", default="auto")
 @click.option("--batch-size", default=0, type=int)
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--trust-code", default=None, metavar="MODULE:CALLABLE",
+              help="Allow this backbone_factory module path to be imported and called (it runs "
+                   "code; registered backbone names need no flag).")
 def embed(checkpoint: str, out: str, overrides: tuple[str, ...], device: str, batch_size: int,
-          overwrite: bool) -> None:
+          overwrite: bool, trust_code: str | None) -> None:
     """Write FID, IID, split, emb_0.. (float32) parquet for gwaskit scan --pheno."""
     from .export import export_checkpoint
 
     path = export_checkpoint(checkpoint, out, device=device, batch_size=batch_size,
-                             overwrite=overwrite, config_overrides=list(overrides))
+                             overwrite=overwrite, config_overrides=list(overrides),
+                             trust_code=trust_code or False)
     click.echo(f"wrote {path}")
 
 

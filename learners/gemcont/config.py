@@ -92,7 +92,7 @@ class GemcontConfig:
     export_representation: str = "encoder"
     # --- frozen backbone
     backbone_checkpoint: str = ""
-    backbone_factory: str = ""
+    backbone_factory: str = ""  # a registered name (encoders.BACKBONES); module paths need --trust-code
     backbone_kwargs: dict = field(default_factory=dict)
     token_dim: int = 0
     token_cache: str = ""

@@ -444,8 +444,8 @@ def read_image_table(path: str, root: str = "") -> tuple[list[str], list[list[st
     return order, [paths[i] for i in order], per_iid
 
 
-def load_cohort(cfg: Any, genetics: bool = True, only_iids: Sequence[str] | None = None
-                ) -> Cohort:
+def load_cohort(cfg: Any, genetics: bool = True, only_iids: Sequence[str] | None = None,
+                trust_code: bool | str = False) -> Cohort:
     """Build a :class:`Cohort` from the configured files, through gwaskit's readers.
 
     Images: ``cfg.images`` (``IID, path[, instance][, split][, FID]``). Genotypes
@@ -508,7 +508,7 @@ def load_cohort(cfg: Any, genetics: bool = True, only_iids: Sequence[str] | None
             from .encoders import load_backbone
 
             backbone = load_backbone(cfg.backbone_checkpoint, cfg.backbone_factory,
-                                     cfg.backbone_kwargs)
+                                     cfg.backbone_kwargs, trust_code=trust_code)
             precompute_tokens(backbone, source, keep_iids, str(cache),
                               device="cuda" if torch.cuda.is_available() else "cpu")
         source = TokenSource(str(cache), keep_iids)

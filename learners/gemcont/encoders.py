@@ -12,6 +12,14 @@ Every encoder maps a batch of phenotypes to ``(B, D)`` embeddings ``e_p``:
   accepts images (runs the backbone under ``no_grad``) or precomputed tokens ``(B, K, d)``.
 
 :class:`TinyViT` is a minimal ViT used in tests and as a template for local checkpoints.
+
+Backbones are data, not code: ``backbone_factory`` names an entry of the backbone registry
+(:data:`BACKBONES`: ``tiny-vit`` and the DINOv2 ViTs ``dinov2_vits14`` … ``dinov2_vitg14_reg``,
+the latter needing the ``dinov2`` package), and ``backbone_kwargs`` are passed to it. A
+``module:callable`` path is imported and called only when the caller says so explicitly
+(``trust_code=True`` in the library, ``--trust-code MODULE:CALLABLE`` on the command line), so
+a configuration file or a checkpoint can never make this package call an arbitrary function.
+Weights are read with ``torch.load(weights_only=True)`` only.
 """
 from __future__ import annotations
 
@@ -30,22 +38,31 @@ ENCODERS: dict[str, Callable[..., nn.Module]] = {}
 
 
 def register(name: str) -> Callable:
-    """Decorator adding an encoder builder ``fn(cfg, input_shape) -> nn.Module``."""
+    """Decorator adding an encoder builder ``fn(cfg, input_shape, trust_code=False)``.
+
+    The builder returns an ``nn.Module``; ``trust_code`` is forwarded from
+    :func:`build_encoder` (see :func:`resolve_backbone_factory`).
+    """
     def deco(fn: Callable) -> Callable:
         ENCODERS[name] = fn
         return fn
     return deco
 
 
-def build_encoder(cfg: Any, input_shape: tuple[int, ...]) -> nn.Module:
+def build_encoder(cfg: Any, input_shape: tuple[int, ...], trust_code: bool = False) -> nn.Module:
     """Build the phenotype encoder named by ``cfg.encoder`` for inputs of ``input_shape``.
 
-    ``input_shape`` excludes the batch axis: ``(C, H, W)`` images, ``(F,)`` vectors or
-    ``(K, d)`` token sets.
+    Parameters
+    ----------
+    cfg : GemcontConfig
+    input_shape : tuple of int
+        Without the batch axis: ``(C, H, W)`` images, ``(F,)`` vectors or ``(K, d)`` token sets.
+    trust_code : bool
+        Allow a ``module:callable`` ``backbone_factory`` (see :func:`resolve_backbone_factory`).
     """
     if cfg.encoder not in ENCODERS:
         raise InputError(f"option encoder={cfg.encoder!r}: choose one of {', '.join(ENCODERS)}")
-    return ENCODERS[cfg.encoder](cfg, tuple(input_shape))
+    return ENCODERS[cfg.encoder](cfg, tuple(input_shape), trust_code=trust_code)
 
 
 # ----------------------------------------------------------------------------- CNN
@@ -103,7 +120,7 @@ class ResNetCNN(nn.Module):
 
 
 @register("cnn")
-def _build_cnn(cfg: Any, shape: tuple[int, ...]) -> nn.Module:
+def _build_cnn(cfg: Any, shape: tuple[int, ...], trust_code: bool = False) -> nn.Module:
     if len(shape) != 3:
         raise InputError(f"encoder cnn needs images (C, H, W); got input shape {shape}")
     return ResNetCNN(shape[0], max(shape[1], shape[2]), cfg.embed_dim,
@@ -126,7 +143,7 @@ class MLPEncoder(nn.Module):
 
 
 @register("mlp")
-def _build_mlp(cfg: Any, shape: tuple[int, ...]) -> nn.Module:
+def _build_mlp(cfg: Any, shape: tuple[int, ...], trust_code: bool = False) -> nn.Module:
     return MLPEncoder(int(math.prod(shape)), cfg.mlp_hidden, cfg.embed_dim)
 
 
@@ -213,31 +230,123 @@ class FrozenBackboneEncoder(nn.Module):
         return self.mlp(self.pool(x.to(self.pool.V.weight.dtype)))
 
 
-def load_backbone(path: str, factory: str = "", kwargs: dict | None = None) -> nn.Module:
+#: Named backbone factories ``fn(**backbone_kwargs) -> nn.Module``: the only callables a
+#: configuration file may name (see :func:`register_backbone`).
+BACKBONES: dict[str, Callable[..., nn.Module]] = {}
+
+#: Why a refused ``module:callable`` needs an explicit opt-in (kept in one place so the library
+#: and the command line say the same thing).
+TRUST_HINT = ("a module path is imported only when given explicitly: --trust-code MODULE:CALLABLE "
+              "on the command line, trust_code=True in the library")
+
+
+def register_backbone(name: str) -> Callable:
+    """Decorator adding a backbone factory ``fn(**kwargs) -> nn.Module`` under ``name``.
+
+    Registered names may appear in configuration files as ``backbone_factory``; registering is
+    code, so it happens in Python (a plugin module imported by the user), never from a file.
+    """
+    def deco(fn: Callable) -> Callable:
+        BACKBONES[name] = fn
+        return fn
+    return deco
+
+
+def is_module_path(factory: str) -> bool:
+    """Whether ``factory`` is a ``package.module:callable`` path rather than a registry name."""
+    return ":" in factory
+
+
+def resolve_backbone_factory(factory: str, trust_code: bool | str = False
+                             ) -> Callable[..., nn.Module]:
+    """The callable that builds the backbone named by ``factory``.
+
+    Parameters
+    ----------
+    factory : str
+        A registered name (:data:`BACKBONES`), or a ``package.module:callable`` path.
+    trust_code : bool or str
+        Must be ``True``, or the same ``module:callable`` string (what ``--trust-code`` passes),
+        for a module path: importing and calling it runs arbitrary code, so a configuration
+        file or checkpoint alone must never be enough.
+
+    Raises
+    ------
+    InputError
+        Unknown name, a module path without ``trust_code``, or a path that cannot be imported.
+    """
+    if factory in BACKBONES:
+        return BACKBONES[factory]
+    names = ", ".join(sorted(BACKBONES))
+    if not is_module_path(factory):
+        raise InputError(f"backbone_factory {factory!r}: not a registered backbone "
+                         f"(choose one of {names})")
+    if not (trust_code is True or trust_code == factory):
+        raise InputError(f"backbone_factory {factory!r}: not a registered backbone "
+                         f"({names}); {TRUST_HINT}")
+    mod_name, _, attr = factory.partition(":")
+    try:
+        fn = getattr(importlib.import_module(mod_name), attr)
+    except (ImportError, AttributeError, ValueError):
+        raise InputError(f"backbone_factory {factory!r}: cannot import") from None
+    if not callable(fn):
+        raise InputError(f"backbone_factory {factory!r}: not callable")
+    return fn
+
+
+def _weights_only_load(path: str) -> Any:
+    """``torch.load(weights_only=True)``; a file needing arbitrary unpickling is refused."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - whatever fails to unpickle is the user's file
+        # the weights-only unpickler refuses globals it does not know: such a file may carry
+        # code, and falling back to a full unpickle would run it
+        raise InputError(f"backbone_checkpoint {path}: not a weights-only state dict "
+                         f"({type(exc).__name__}); save model.state_dict() instead") from None
+
+
+def load_backbone(path: str, factory: str = "", kwargs: dict | None = None,
+                  trust_code: bool = False) -> nn.Module:
     """Load a backbone from a **local** file; nothing is downloaded.
 
-    * with ``factory`` (``"package.module:callable"``): build the module, then load a state dict
-      from ``path`` with ``torch.load(weights_only=True)`` (a ``state_dict``/``model`` key is
-      unwrapped);
-    * without: a TorchScript archive (``torch.jit.load``), else a whole pickled module
-      (``torch.load(weights_only=False)``: only for files you trust).
+    Parameters
+    ----------
+    path : str
+        ``backbone_checkpoint``: a state dict (``torch.save(model.state_dict())``; a
+        ``state_dict``/``model``/``teacher`` key is unwrapped) or, without ``factory``, a
+        TorchScript archive.
+    factory : str
+        Registered backbone name or, with ``trust_code``, a ``module:callable`` path; the module
+        is built with ``**kwargs`` and the state dict loaded into it (``strict=False``, counts
+        of missing/unexpected keys logged).
+    kwargs : dict, optional
+        ``backbone_kwargs`` for the factory.
+    trust_code : bool
+        Allow a ``module:callable`` factory (see :func:`resolve_backbone_factory`).
+
+    Notes
+    -----
+    Every ``torch.load`` uses ``weights_only=True``: a whole pickled module is refused rather
+    than unpickled, since unpickling can run any code.
     """
     import os
 
+    # the factory is checked before the file so that a refused configuration touches nothing
+    fn = resolve_backbone_factory(factory, trust_code) if factory else None
     if not path or not os.path.exists(path):
         raise InputError(f"backbone_checkpoint {path!r}: file not found")
-    if factory:
-        mod_name, _, attr = factory.partition(":")
-        try:
-            fn = getattr(importlib.import_module(mod_name), attr)
-        except (ImportError, AttributeError):
-            raise InputError(f"backbone_factory {factory!r}: cannot import") from None
+    if fn is not None:
         module = fn(**(kwargs or {}))
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        if not isinstance(module, nn.Module):
+            raise InputError(f"backbone_factory {factory!r}: returned "
+                             f"{type(module).__name__}, not a torch module")
+        state = _weights_only_load(path)
         for key in ("state_dict", "model", "teacher"):
             if isinstance(state, dict) and key in state and isinstance(state[key], dict):
                 state = state[key]
                 break
+        if not isinstance(state, dict):
+            raise InputError(f"backbone_checkpoint {path}: not a state dict")
         missing, unexpected = module.load_state_dict(state, strict=False)
         if missing or unexpected:
             logger.info("backbone %s: %d missing, %d unexpected keys", path, len(missing),
@@ -247,18 +356,41 @@ def load_backbone(path: str, factory: str = "", kwargs: dict | None = None) -> n
         return torch.jit.load(path, map_location="cpu")
     except (RuntimeError, ValueError):
         pass
-    module = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(module, nn.Module):
-        raise InputError(f"backbone_checkpoint {path}: not a module; give backbone_factory too")
-    return module
+    raise InputError(f"backbone_checkpoint {path}: not a TorchScript archive; give "
+                     f"backbone_factory (one of {', '.join(sorted(BACKBONES))}) to load a state "
+                     "dict (whole pickled modules are not loaded)")
+
+
+def backbone_fingerprint(backbone: nn.Module, factory: str = "", kwargs: dict | None = None
+                         ) -> str:
+    """SHA-256 of a backbone's weights and configuration (token-cache key).
+
+    Covers the module class, ``factory`` and ``kwargs``, and every parameter and buffer (name,
+    dtype, shape, bytes), so another checkpoint or architecture gives another key.
+    """
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    h.update(json.dumps({"class": f"{type(backbone).__module__}.{type(backbone).__qualname__}",
+                         "factory": factory, "kwargs": kwargs or {}},
+                        sort_keys=True, default=str).encode())
+    for name, t in backbone.state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{name}|{t.dtype}|{tuple(t.shape)}".encode())
+        # bytes through uint8 so that every dtype (bf16 included) hashes without conversion
+        h.update(t.reshape(-1).view(torch.uint8).numpy() if t.numel() else b"")
+    return h.hexdigest()
 
 
 @register("frozen-backbone")
-def _build_frozen(cfg: Any, shape: tuple[int, ...]) -> nn.Module:
+def _build_frozen(cfg: Any, shape: tuple[int, ...], trust_code: bool = False) -> nn.Module:
     backbone = None
     if cfg.backbone_checkpoint:
         backbone = load_backbone(cfg.backbone_checkpoint, cfg.backbone_factory,
-                                 cfg.backbone_kwargs)
+                                 cfg.backbone_kwargs, trust_code=trust_code)
+    elif cfg.backbone_factory:
+        resolve_backbone_factory(cfg.backbone_factory, trust_code)
     if len(shape) == 2:          # precomputed tokens (K, d)
         token_dim = shape[1]
     else:
@@ -300,3 +432,25 @@ class TinyViT(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_features(x)["x_norm_patchtokens"]
+
+
+register_backbone("tiny-vit")(TinyViT)
+
+
+def _dinov2(name: str) -> Callable[..., nn.Module]:
+    """Factory for DINOv2 ViT ``name``, built from the ``dinov2`` package, untrained."""
+    def build(**kwargs: Any) -> nn.Module:
+        try:
+            hub = importlib.import_module("dinov2.hub.backbones")
+        except ImportError:
+            raise InputError(f"backbone_factory {name!r}: needs the dinov2 package "
+                             "(pip install from facebookresearch/dinov2)") from None
+        # pretrained=False: weights come only from the local backbone_checkpoint (no download)
+        return getattr(hub, name)(pretrained=False, **kwargs)
+    build.__name__ = name
+    return build
+
+
+for _arch in ("vits14", "vitb14", "vitl14", "vitg14"):
+    for _suffix in ("", "_reg"):
+        register_backbone(f"dinov2_{_arch}{_suffix}")(_dinov2(f"dinov2_{_arch}{_suffix}"))

@@ -7,9 +7,14 @@ the training run are exported (all splits), with the splits recorded at training
 parquet schema metadata holds the config hash, git sha, method and epoch (key ``gemcont``).
 Written atomically (temporary file, then rename) through
 :func:`gwaskit.io.output.atomic_path`.
+
+Embeddings are computed in fp32 with autocast off on every device, whatever ``precision`` the
+model was trained with, so a GPU export matches a CPU export of the same checkpoint up to
+fp32 rounding instead of carrying bf16 rounding into the GWAS.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -27,24 +32,41 @@ from gwaskit.io.output import atomic_path
 from .data import Cohort, all_instances_batches
 
 
+def fp32_context(device: torch.device | str) -> contextlib.AbstractContextManager:
+    """Context in which ``device`` runs in fp32: autocast explicitly disabled.
+
+    Disabling (rather than not enabling) also switches off an autocast region the caller may
+    be in, e.g. an export run from inside a bf16 training step.
+    """
+    device = torch.device(device)
+    try:
+        return torch.autocast(device.type, enabled=False)
+    except RuntimeError:        # a device type without autocast (e.g. meta): nothing to undo
+        return contextlib.nullcontext()
+
+
 @torch.no_grad()
 def embed_cohort(model: torch.nn.Module, cohort: Cohort, cfg: Any, device: torch.device | str,
                  batch_size: int = 256, split: str | None = None) -> np.ndarray:
     """Embed every instance of every individual and average per individual.
 
-    Returns ``(N, D)`` float32 in cohort order (or only the rows of ``split``).
+    Runs in fp32 under :func:`fp32_context` on every device (``cfg.precision`` applies to
+    training only), with inputs cast to float32.
+
+    Returns
+    -------
+    ``(N, D)`` float32 in cohort order (or only the rows of ``split``).
     """
     device = torch.device(device)
     ds = cohort.dataset(split)
     model.eval()
     sums: torch.Tensor | None = None
-    amp = device.type == "cuda" and cfg.precision in ("auto", "bf16")
     for items in all_instances_batches(ds.counts, batch_size):
         batch = ds.__getitems__(items)
-        x = batch["x"].to(device)
+        x = batch["x"].to(device, dtype=torch.float32)
         if x.dim() == 4 and (cfg.pixel_mean != 0.0 or cfg.pixel_std != 1.0):
             x = (x - cfg.pixel_mean) / cfg.pixel_std
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+        with fp32_context(device):
             e = model.embed(x).float()
         if sums is None:
             sums = torch.zeros(len(ds), e.shape[1], dtype=torch.float64, device=device)
@@ -89,9 +111,30 @@ def write_embeddings(df: pd.DataFrame, path: str | os.PathLike, metadata: dict[s
 
 def export_checkpoint(checkpoint: str, out: str, cohort: Cohort | None = None,
                       device: str = "auto", batch_size: int = 0, overwrite: bool = False,
-                      config_overrides: list[str] | None = None) -> Path:
-    """Load a checkpoint, embed its cohort (re-read from the configured files unless given)
-    and write the parquet export."""
+                      config_overrides: list[str] | None = None, trust_code: bool = False
+                      ) -> Path:
+    """Load a checkpoint, embed its cohort and write the parquet export.
+
+    Parameters
+    ----------
+    checkpoint : str
+        ``last.pt``/``best.pt`` of a training run.
+    out : str
+        Output parquet.
+    cohort : Cohort, optional
+        Default: re-read from the files of the stored configuration.
+    device : str
+        ``auto``, ``cpu``, ``cuda``...; the export is fp32 on every device.
+    batch_size : int
+        0: the training batch size.
+    overwrite : bool
+        Replace an existing output.
+    config_overrides : list of str, optional
+        ``key=value`` changes to the stored configuration (e.g. another image table).
+    trust_code : bool
+        Allow a ``module:callable`` ``backbone_factory``: the checkpoint's configuration is
+        data and cannot grant this by itself.
+    """
     from gwaskit.errors import InputError
     from gwaskit.io.output import check_writable
 
@@ -106,8 +149,12 @@ def export_checkpoint(checkpoint: str, out: str, cohort: Cohort | None = None,
     if config_overrides:
         values = apply_overrides(values, config_overrides)
     cfg = GemcontConfig.from_dict(values, checkpoint).validate()
+    if cfg.backbone_factory:
+        from .encoders import resolve_backbone_factory
+
+        resolve_backbone_factory(cfg.backbone_factory, trust_code)
     if cohort is None:
-        cohort = load_cohort(cfg, genetics=False, only_iids=ckpt["iids"])
+        cohort = load_cohort(cfg, genetics=False, only_iids=ckpt["iids"], trust_code=trust_code)
     meta = ckpt["meta"]
     if list(cohort.source.shape) != list(meta["input_shape"]):
         raise InputError(f"{checkpoint}: trained on inputs {meta['input_shape']}, "
@@ -117,8 +164,10 @@ def export_checkpoint(checkpoint: str, out: str, cohort: Cohort | None = None,
     split = np.array([recorded.get(i, "test") for i in cohort.iids], dtype=object)
     dev = resolve_device(device)
     cfg.device = str(dev)
+    # restore=True: the weights come from the checkpoint, so the beta-based projector
+    # initialisation (and its "no panel betas" message) has no business running here
     model = build_model(cfg, tuple(meta["input_shape"]), meta["n_genetic"], None,
-                        meta["n_targets"])
+                        meta["n_targets"], trust_code=trust_code, restore=True)
     model.load_state_dict(ckpt["model"])
     model.to(dev)
     emb = embed_cohort(model, cohort, cfg, dev, batch_size or cfg.batch_size)

@@ -102,22 +102,32 @@ class GemcontModel(nn.Module):
         S, number of genetic inputs (1 for the PRS baseline).
     betas : array (S,), optional
         Panel betas for the projector initialisation.
+    trust_code : bool
+        Allow a ``module:callable`` backbone factory (:func:`.encoders.build_encoder`).
+    restore : bool
+        The weights will be loaded from a checkpoint (export, resume): the projector is left
+        at its Xavier initialisation, and ``projector_init`` (which needs panel betas the
+        exporter does not read) is neither applied nor reported.
     """
 
     uses_genetics = True
 
     def __init__(self, cfg: Any, input_shape: tuple[int, ...], n_genetic: int,
-                 betas: np.ndarray | None = None):
+                 betas: np.ndarray | None = None, trust_code: bool = False,
+                 restore: bool = False):
         super().__init__()
         self.loss_name = cfg.loss
         self.max_logit_scale = float(cfg.max_logit_scale)
         self.export_representation = cfg.export_representation
-        self.encoder = build_encoder(cfg, input_shape)
+        self.encoder = build_encoder(cfg, input_shape, trust_code=trust_code)
         self.pheno_proj = nn.Linear(cfg.embed_dim, cfg.proj_dim)
         if cfg.genetic_projector == "mlp":
             self.genetic_proj: nn.Module = MLPProjector(n_genetic, cfg.genetic_hidden,
                                                         cfg.proj_dim)
             self.projector_init = "random"
+        elif restore:
+            self.genetic_proj = nn.Linear(n_genetic, cfg.proj_dim, bias=True)
+            self.projector_init = "checkpoint"
         else:
             self.genetic_proj = nn.Linear(n_genetic, cfg.proj_dim, bias=True)
             self.projector_init = init_projector_from_betas(
@@ -162,18 +172,37 @@ class GemcontModel(nn.Module):
 
 
 def build_model(cfg: Any, input_shape: tuple[int, ...], n_genetic: int = 0,
-                betas: np.ndarray | None = None, n_targets: int = 1) -> nn.Module:
-    """Model for ``cfg.method``: GEMCONT/PRS dual encoder or one of the baselines."""
+                betas: np.ndarray | None = None, n_targets: int = 1, trust_code: bool = False,
+                restore: bool = False) -> nn.Module:
+    """Model for ``cfg.method``: GEMCONT/PRS dual encoder or one of the baselines.
+
+    Parameters
+    ----------
+    cfg : GemcontConfig
+    input_shape : tuple of int
+        Phenotype shape without the batch axis.
+    n_genetic : int
+        Number of genetic inputs (GEMCONT/PRS).
+    betas : array (S,), optional
+        Panel betas for the projector initialisation.
+    n_targets : int
+        Outputs of the supervised baseline.
+    trust_code : bool
+        Allow a ``module:callable`` backbone factory.
+    restore : bool
+        Weights come from a checkpoint next: skip the beta-based initialisation.
+    """
     from . import baselines
 
     if cfg.method in ("gemcont", "prs"):
-        return GemcontModel(cfg, input_shape, n_genetic, betas)
+        return GemcontModel(cfg, input_shape, n_genetic, betas, trust_code=trust_code,
+                            restore=restore)
     if cfg.method == "simclr":
-        return baselines.SimCLRModel(cfg, input_shape)
+        return baselines.SimCLRModel(cfg, input_shape, trust_code=trust_code)
     if cfg.method == "vae":
-        return baselines.VAEModel(cfg, input_shape)
+        return baselines.VAEModel(cfg, input_shape, trust_code=trust_code)
     if cfg.method == "supervised":
-        return baselines.SupervisedModel(cfg, input_shape, n_targets)
+        return baselines.SupervisedModel(cfg, input_shape, n_targets, trust_code=trust_code)
     raise ValueError(f"unknown method {cfg.method!r}")
 
 

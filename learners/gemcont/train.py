@@ -14,6 +14,12 @@
   only tensors and primitives (``torch.load(weights_only=True)`` works) and are written to a
   temporary file then ``os.replace``\\d. They restore model, optimiser, scheduler, scaler, every
   RNG state and the early-stopping counters: 2 epochs straight equal 1 + resume + 1 on CPU.
+  A checkpoint is always read onto the CPU first (``torch.set_rng_state`` and
+  ``Generator.set_state`` take CPU byte tensors whatever the device); model and optimiser
+  states then move to the training device as they are loaded, so a run saved on one device
+  resumes on another.
+* Image augmentation needs images: asking for it on cached tokens or vectors is an error
+  (:class:`InputError`), not a silent no-op.
 """
 from __future__ import annotations
 
@@ -179,9 +185,13 @@ class Trainer:
         Needs ``g`` for ``gemcont``/``prs`` and ``y`` for ``supervised``.
     out_dir : path, optional
         Where checkpoints go (default ``cfg.out_dir``); ``None``/"" keeps them in memory only.
+    trust_code : bool
+        Allow a ``module:callable`` ``backbone_factory`` (never implied by the configuration;
+        see :func:`.encoders.resolve_backbone_factory`).
     """
 
-    def __init__(self, cfg: GemcontConfig, cohort: Cohort, out_dir: str | None = None):
+    def __init__(self, cfg: GemcontConfig, cohort: Cohort, out_dir: str | None = None,
+                 trust_code: bool = False):
         cfg.validate()
         self.cfg, self.cohort = cfg, cohort
         self.out_dir = Path(cfg.out_dir if out_dir is None else out_dir) if (
@@ -199,8 +209,9 @@ class Trainer:
             raise InputError("fewer than 2 training individuals")
         n_genetic = 0 if cohort.g is None else cohort.g.shape[1]
         n_targets = 1 if cohort.y is None else cohort.y.shape[1]
+        check_augment_inputs(cfg, cohort.source.shape)
         self.model = build_model(cfg, cohort.source.shape, n_genetic, cohort.betas,
-                                 n_targets).to(self.device)
+                                 n_targets, trust_code=trust_code).to(self.device)
         self.meta = {"input_shape": list(cohort.source.shape), "n_genetic": int(n_genetic),
                      "n_targets": int(n_targets)}
         # generators: sampler on CPU; augmentation and SCARF on the training device
@@ -375,7 +386,9 @@ class Trainer:
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
         self.scaler.load_state_dict(ckpt["scaler"])
-        rng = ckpt["rng"]
+        # RNG states are CPU byte tensors for every generator, CUDA ones included; a
+        # checkpoint mapped onto another device must come back before they are set
+        rng = {k: _cpu(v) for k, v in ckpt["rng"].items()}
         torch.set_rng_state(rng["torch"])
         _set_np_state(rng["numpy"])
         random.setstate(_to_tuples(rng["python"]))
@@ -383,14 +396,19 @@ class Trainer:
         self.g_augment.set_state(rng["augment"])
         self.g_scarf.set_state(rng["scarf"])
         if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+            # a run saved on more GPUs than this machine has restores the ones present
+            torch.cuda.set_rng_state_all(list(rng["cuda"])[:torch.cuda.device_count()])
         self.epoch = int(ckpt["epoch"])
         self.best_val, self.bad_epochs = float(ckpt["best_val"]), int(ckpt["bad_epochs"])
         self.history = list(ckpt["history"])
 
     def resume(self, path: str | os.PathLike) -> None:
-        """Restore a run from ``path`` (``last.pt``)."""
-        self.load_state_dict(load_checkpoint(path, self.device))
+        """Restore a run from ``path`` (``last.pt``), on whatever device this trainer uses.
+
+        The file is read onto the CPU: loading it straight onto the training device would put
+        the RNG states there, and ``torch.set_rng_state`` rejects them.
+        """
+        self.load_state_dict(load_checkpoint(path, "cpu"))
         logger.info("resumed %s at epoch %d", path, self.epoch)
 
     def embed(self, split: str | None = None, batch_size: int | None = None) -> np.ndarray:
@@ -399,6 +417,39 @@ class Trainer:
 
         return embed_cohort(self.model, self.cohort, self.cfg, self.device,
                             batch_size or self.cfg.batch_size, split=split)
+
+
+def _cpu(obj: Any) -> Any:
+    """Tensors (also inside lists/dicts) on the CPU; anything else unchanged."""
+    if torch.is_tensor(obj):
+        return obj.cpu()
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_cpu(o) for o in obj)
+    if isinstance(obj, dict):
+        return {k: _cpu(v) for k, v in obj.items()}
+    return obj
+
+
+def check_augment_inputs(cfg: GemcontConfig, input_shape: tuple[int, ...]) -> None:
+    """Refuse image augmentation on inputs that are not images.
+
+    The transforms act on ``(C, H, W)`` images; on cached backbone tokens or on vectors they
+    cannot apply, and skipping them silently would train a different model than configured.
+
+    Raises
+    ------
+    InputError
+        ``augment`` is set and the inputs are tokens ``(K, d)`` or vectors ``(F,)``.
+    """
+    if not Augment(cfg.augment):
+        return
+    if len(input_shape) == 3:
+        return
+    what = "cached backbone tokens" if len(input_shape) == 2 else "vectors, not images"
+    hint = (" (token_cache); unset token_cache to run the frozen backbone on augmented images, "
+            "or drop augment" if len(input_shape) == 2 else "; drop augment")
+    raise InputError(f"option augment: image augmentation requested but the inputs are {what} "
+                     f"of shape {tuple(input_shape)}{hint}")
 
 
 def _to_lists(obj: Any) -> Any:
@@ -413,13 +464,32 @@ def _to_tuples(obj: Any) -> Any:
     return obj
 
 
-def train(cfg: GemcontConfig, cohort: Cohort | None = None, resume: bool = False) -> Trainer:
-    """Train per ``cfg`` (loading the cohort from files unless given); returns the trainer."""
+def train(cfg: GemcontConfig, cohort: Cohort | None = None, resume: bool = False,
+          trust_code: bool = False) -> Trainer:
+    """Train per ``cfg`` (loading the cohort from files unless given); returns the trainer.
+
+    Parameters
+    ----------
+    cfg : GemcontConfig
+    cohort : Cohort, optional
+        Default: read from the configured files (:func:`.data.load_cohort`).
+    resume : bool
+        Continue from ``out_dir/last.pt``.
+    trust_code : bool
+        Allow a ``module:callable`` ``backbone_factory``; a configuration alone never can.
+    """
+    from .encoders import resolve_backbone_factory
+
+    # refuse before any file is read or any token cache is built
+    if cfg.backbone_factory:
+        resolve_backbone_factory(cfg.backbone_factory, trust_code)
+    if cfg.encoder == "frozen-backbone" and cfg.token_cache and Augment(cfg.augment):
+        check_augment_inputs(cfg, (0, 0))
     if cohort is None:
         from .data import load_cohort
 
-        cohort = load_cohort(cfg)
-    trainer = Trainer(cfg, cohort)
+        cohort = load_cohort(cfg, trust_code=trust_code)
+    trainer = Trainer(cfg, cohort, trust_code=trust_code)
     last = trainer.out_dir / "last.pt" if trainer.out_dir else None
     if resume:
         if last is None or not last.exists():

@@ -83,7 +83,7 @@ def test_frozen_backbone_with_token_cache(tmp_path, tiny_cfg, tiny_cohort):
     torch.save(vit.state_dict(), ckpt)
     tiny_cfg.encoder = "frozen-backbone"
     tiny_cfg.backbone_checkpoint = str(ckpt)
-    tiny_cfg.backbone_factory = "learners.gemcont.encoders:TinyViT"
+    tiny_cfg.backbone_factory = "tiny-vit"  # registered: a configuration may name it
     tiny_cfg.backbone_kwargs = {"image_size": 16, "patch": 4, "dim": 8, "depth": 1, "heads": 2}
     loaded = load_backbone(str(ckpt), tiny_cfg.backbone_factory, tiny_cfg.backbone_kwargs)
     cache = precompute_tokens(loaded, tiny_cohort.source, tiny_cohort.iids, str(tmp_path / "tok"),
@@ -243,3 +243,47 @@ def test_cli_bad_input_exit_2_one_line(tmp_path, monkeypatch, capsys, argv, need
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert needle in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+def test_module_path_backbone_needs_explicit_trust(tmp_path):
+    """A configuration or checkpoint naming ``module:callable`` never imports it by itself."""
+    from learners.gemcont.encoders import TinyViT, load_backbone, resolve_backbone_factory
+
+    ckpt = tmp_path / "vit.pt"
+    torch.save(TinyViT(image_size=16, patch=4, dim=8, depth=1, heads=2).state_dict(), ckpt)
+    kw = {"image_size": 16, "patch": 4, "dim": 8, "depth": 1, "heads": 2}
+    path = "learners.gemcont.encoders:TinyViT"
+    with pytest.raises(InputError, match="--trust-code"):
+        load_backbone(str(ckpt), path, kw)
+    with pytest.raises(InputError, match="not a registered backbone"):
+        resolve_backbone_factory("os:system", trust_code="other.module:fn")
+    assert isinstance(load_backbone(str(ckpt), path, kw, trust_code=path), TinyViT)
+    assert isinstance(load_backbone(str(ckpt), path, kw, trust_code=True), TinyViT)
+
+
+def test_whole_pickled_module_is_refused(tmp_path):
+    """``torch.load(weights_only=False)`` would run the pickle's code: not loaded."""
+    from learners.gemcont.encoders import TinyViT, load_backbone
+
+    ckpt = tmp_path / "whole.pt"
+    torch.save(TinyViT(image_size=16, patch=4, dim=8, depth=1, heads=2), ckpt)
+    with pytest.raises(InputError, match="not a TorchScript archive"):
+        load_backbone(str(ckpt))
+    with pytest.raises(InputError, match="not a weights-only state dict"):
+        load_backbone(str(ckpt), "tiny-vit", {"image_size": 16, "patch": 4, "dim": 8, "depth": 1,
+                                              "heads": 2})
+
+
+def test_augmentation_on_non_images_is_an_error():
+    """Image transforms cannot apply to cached tokens or vectors; skipping them silently would
+    train another model than the one configured."""
+    from learners.gemcont.config import GemcontConfig
+    from learners.gemcont.train import check_augment_inputs
+
+    cfg = GemcontConfig(augment={"erasing": True})
+    check_augment_inputs(cfg, (1, 16, 16))  # images: fine
+    with pytest.raises(InputError, match="cached backbone tokens"):
+        check_augment_inputs(cfg, (16, 8))
+    with pytest.raises(InputError, match="vectors"):
+        check_augment_inputs(cfg, (12,))
+    check_augment_inputs(GemcontConfig(), (16, 8))  # no augmentation asked: nothing to refuse
