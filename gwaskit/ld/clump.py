@@ -25,11 +25,11 @@ All samples given are used (PLINK uses founders only; pass ``samples`` to restri
 
 Genotypes are read per clump window (only the window's report variants), with a bounded cache,
 so memory is bounded by the window and the cache size, not by the genome. For a single .bed
-reference the haplotype r² is computed straight from the file's rows, decoded into bit-packed
-category masks (numba kernels of :mod:`gwaskit.ld._r2_numba_fns`, popcount by LLVM's
-``ctpop``); pairs whose r² provably cannot pass ``r2`` (an upper bound from allele
-frequencies or from the 3 × 3 table) are not solved and read 0.0 in the kernel, which never
-changes membership or any reported r².
+reference the haplotype r² is computed straight from the file's 2-bit rows (memory-mapped as
+they are with all samples, re-packed for a sample subset; numba kernels of
+:mod:`gwaskit.ld._r2_numba_fns`, popcount by LLVM's ``ctpop``); pairs whose r² provably cannot
+pass ``r2`` (an upper bound from allele frequencies or from the 3 × 3 table) are not solved and
+read 0.0 in the kernel, which never changes membership or any reported r².
 
 **Tasks.** Windows never cross chromosomes, so the greedy pass can run as one task per
 chromosome holding index candidates (``run_parts``; :mod:`gwaskit.pipelines.clump` runs them
@@ -53,7 +53,7 @@ import numpy as np
 
 from .._log import logger
 from ..errors import InputError
-from .r2 import METHODS, _k  # _k: the numba kernels, imported on first use
+from .r2 import METHODS, _k, pack_code_rows  # _k: the numba kernels, imported on first use
 
 PRESETS = {
     "plink": dict(p1=1e-4, p2=0.01, r2=0.5, kb=250.0),
@@ -233,9 +233,7 @@ class _ReaderMasks:
             _, D = self.reader.read_dosages(samples=self.samples, variants=need, dtype=np.float32)
             H = np.empty(D.shape, dtype=np.int8, order="F")
             _k.hard_calls(np.asarray(D), float(self.thr), H)
-            P = np.empty((len(need), self.B), dtype=np.uint8)
-            C = np.empty((len(need), 3), dtype=np.int64)
-            _k.pack_hard_calls(H, P, C)
+            P, C = pack_code_rows(H)
             for j, v in enumerate(need):
                 self.slot_of[int(v)] = (P[j], C[j])
             while len(self.slot_of) > max(self.max_cols, len(idx)):

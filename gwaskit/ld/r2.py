@@ -55,6 +55,17 @@ def hard_calls(dosages: np.ndarray, threshold: float = 0.1) -> np.ndarray:
     return out
 
 
+def pack_code_rows(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hard-call categories ``H`` (n × k int8, -1 missing) as 2-bit code rows in the .bed layout
+    (k, ceil(n/4)) uint8 and their category counts (k, 3): the input of ``hap_r2_rows``."""
+    H = np.asfortranarray(H, dtype=np.int8)
+    n, k = H.shape
+    rows = np.empty((k, max(1, (n + 3) // 4)), dtype=np.uint8)
+    counts = np.empty((k, 3), dtype=np.int64)
+    _k.pack_hard_calls(H, rows, counts)
+    return rows, counts
+
+
 def r2_vs_index(index: np.ndarray, block: np.ndarray, method: str = "haplotype") -> np.ndarray:
     """Signed r² of one variant against each column of ``block``.
 
@@ -66,12 +77,9 @@ def r2_vs_index(index: np.ndarray, block: np.ndarray, method: str = "haplotype")
         block = block[:, None]
     out = np.empty(block.shape[1], dtype=np.float64)
     if method == "haplotype":
-        H = np.asfortranarray(np.column_stack([np.asarray(index, dtype=np.int8), block.astype(np.int8)]))
-        n, k = H.shape
-        rows = np.empty((k, max(1, (n + 3) // 4)), dtype=np.uint8)
-        counts = np.empty((k, 3), dtype=np.int64)
-        _k.pack_hard_calls(H, rows, counts)
-        _k.hap_r2_rows(rows, counts, n, 0, np.arange(1, k, dtype=np.int64), out)
+        H = np.column_stack([np.asarray(index, dtype=np.int8), block.astype(np.int8)])
+        rows, counts = pack_code_rows(H)
+        _k.hap_r2_rows(rows, counts, H.shape[0], 0, np.arange(1, H.shape[1], dtype=np.int64), out)
     elif method == "dosage":
         _k.pearson_r2_index_vs_block(
             np.ascontiguousarray(index, dtype=np.float64), block.astype(np.float64, copy=False), out
