@@ -35,7 +35,9 @@ class LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str):
         if name not in SUBCOMMANDS or not _available(name):
             return None
-        return import_module(SUBCOMMANDS[name][0]).command
+        from ._conventions import guard_outputs
+
+        return guard_outputs(import_module(SUBCOMMANDS[name][0]).command)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, SUBCOMMANDS[name][1]) for name in self.list_commands(ctx)]
@@ -109,6 +111,10 @@ def _in_flags(message: str, group: click.Group, argv: list[str] | None) -> str:
 
     message = re.sub(r"\b([a-z][a-z0-9_]*)=True\b",
                      lambda m: flags.get(m.group(1), m.group(0)), message)
+    # a suggested value: "split_values=['test']" -> "--split-value test"
+    message = re.sub(r"\b([a-z][a-z0-9_]*)=\['?([^'\]]*)'?\]",
+                     lambda m: f"{flags[m.group(1)]} {m.group(2)}" if m.group(1) in flags
+                     else m.group(0), message)
     # a parameter named at the start of the message or of a "<path>: " prefix
     return re.sub(r"(?:(?<=^)|(?<=: ))([a-z][a-z0-9_]*)(?=[:=])", flag, message)
 

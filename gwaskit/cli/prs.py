@@ -55,18 +55,15 @@ def command(panel, bgen, sample_file, bed, keep, covar, covar_cols, fit_samples,
         scores = run_prs(reader, pan, PrsConfig(chunk_size=chunk_size), samples=samples,
                          execution=execution, sample_file=sample_file).table
     if covar:
-        sep = "," if covar.endswith((".csv", ".csv.gz")) else "\t"
-        cv = pd.read_parquet(covar) if covar.endswith(".parquet") else pd.read_csv(covar, sep=sep)
-        cv.columns = [c.lstrip("#") for c in cv.columns]
-        if "IID" not in cv:
-            raise InputError(f"{covar}: no IID column")
-        cols = covar_cols.split(",") if covar_cols else [
-            c for c in cv.columns if c not in ("FID", "IID") and pd.api.types.is_numeric_dtype(cv[c])]
-        missing = [c for c in cols if c not in cv]
-        if missing:
-            raise InputError(f"{covar}: no column {missing[0]}")
-        cv = cv.drop_duplicates("IID").set_index(cv.drop_duplicates("IID")["IID"].astype(str))
-        C = cv.reindex(scores["IID"].astype(str))[cols]
+        # the one table reader: IDs as strings, delimiter sniffed, bad cells named
+        from ..io.tables import check_id_overlap, numeric_matrix, read_table, select_columns
+
+        cv = read_table(covar)
+        cols = select_columns(cv, covar_cols.split(",") if covar_cols else None, covar,
+                              "covariate column", exclude=("FID", "IID"))
+        check_id_overlap(pd.Index(scores["IID"].astype(str)), pd.Index(cv["IID"]), covar)
+        C = pd.DataFrame(numeric_matrix(cv, cols, covar, "covariate column"), columns=cols,
+                         index=cv["IID"]).reindex(scores["IID"].astype(str))
         ok = C.notna().all(axis=1).to_numpy()
         if not ok.all():
             from .._log import logger

@@ -24,7 +24,8 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
               help=".sample file (when the BGEN has no embedded sample IDs).")
 @click.option("--bed", help="PLINK .bed/.bim/.fam prefix (or glob of prefixes).")
 @click.option("--pheno", required=True, type=click.Path(dir_okay=False),
-              help="Embedding/phenotype table (.parquet, .tsv[.gz], .csv) with IID (and FID).")
+              help="Embedding/phenotype table (.parquet, .csv, or .tsv/.txt/.psam/.pheno[.gz]: "
+                   "tab- or whitespace-separated) with IID (and FID); IDs are matched as strings.")
 @click.option("--pheno-cols", multiple=True, help="Columns or globs, e.g. 'emb_*' (default: all numeric).")
 @click.option("--covar", type=click.Path(dir_okay=False), help="Covariate table.")
 @click.option("--covar-cols", multiple=True, help="Covariate columns or globs (default: all).")
@@ -65,13 +66,27 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--skip-bad-variants", is_flag=True,
               help="Variants whose genotype block cannot be decoded get errcode BAD_GENOTYPES "
                    "(listed in <out>.skipped.tsv) instead of stopping the scan.")
+# -- held-out split guard and sample-ID matching (gwaskit.io.tables.load_analysis_data) --
+@click.option("--split-col", default="split", show_default=True,
+              help="Column of the phenotype table holding a learner's split labels.")
+@click.option("--split-value", "split_values", multiple=True,
+              help="Scan only the rows whose split column has this value (repeatable), e.g. "
+                   "--split-value test for individuals the learner never trained on. A table "
+                   "whose split column holds several values is refused without this, --keep "
+                   "or --all-splits.")
+@click.option("--all-splits", is_flag=True,
+              help="Use every row of a phenotype table that has several split values, on purpose.")
+@click.option("--allow-id-mismatch", is_flag=True,
+              help="Run although under 50%% of the sample IDs match (of the smaller side) or "
+                   "unmatched IDs differ only by leading zeros (the overlap is then logged).")
+# -- end held-out split guard --
 @click.option("--quiet", is_flag=True, help="No log and no progress bar.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Result table: .parquet, .tsv or .tsv.gz; metadata in <out>.meta.json.")
 def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca,
             no_rank_normalize, test, pvalue, per_dim, maf, mac, dtype, chunk_size, threads, scheduler,
-            workers, resume, keep_parts, skip_bad_variants, quiet, overwrite, out):
+            workers, resume, keep_parts, skip_bad_variants, quiet, overwrite, out, **held_out):
     """Multi-trait (D-df) association scan of an embedding against every variant."""
     from ..engine.execute import Execution, WorkersLostError
     from ..errors import GenotypeFormatError
@@ -93,7 +108,12 @@ def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, catego
                         pca=None if no_pca else (pca if pca is not None else "all"),
                         rank_normalize=not no_rank_normalize, test=test, pvalue=pvalue,
                         per_dim=per_dim, maf=maf, mac=mac, dtype=dtype, chunk_size=chunk_size,
-                        skip_bad_variants=skip_bad_variants)
+                        skip_bad_variants=skip_bad_variants,
+                        # held-out split guard and ID matching (flags above --quiet)
+                        split_col=held_out["split_col"],
+                        split_values=_split(held_out["split_values"]),
+                        all_splits=held_out["all_splits"],
+                        allow_id_mismatch=held_out["allow_id_mismatch"])
     execution = Execution(threads=threads, scheduler=scheduler, workers=workers)
     table_format(out)
     meta_path = out + ".meta.json"
@@ -183,6 +203,8 @@ def _kept(work_dir) -> str:
     try:
         man = json.loads((work_dir / "manifest.json").read_text())
     except (OSError, ValueError):
+        return "nothing kept"
+    if not isinstance(man, dict):  # a foreign or hand-edited file: say nothing wrong
         return "nothing kept"
     return (f"{man.get('n_done', 0)} of {man.get('n_chunks', '?')} chunks done and kept in "
             f"{work_dir}; rerun with --resume to finish")

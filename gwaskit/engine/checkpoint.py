@@ -100,6 +100,32 @@ def package_versions() -> dict:
     return out
 
 
+def _validate_manifest(man, path: Path) -> None:
+    """The manifest's schema, checked before any field is used: a hand-edited or foreign file
+    is one line naming the field, never a TypeError deep in the resume logic."""
+    if not isinstance(man, dict):
+        raise InputError(f"{path}: not a gwaskit manifest (a JSON object is expected)")
+    if man.get("format") != FORMAT:
+        raise InputError(f"{path}: unknown format {man.get('format')!r}")
+    done = man.get("done", [])
+    if not isinstance(done, list):
+        raise InputError(f"{path}: field 'done' must be a list of chunk indices")
+    for k, i in enumerate(done):
+        if isinstance(i, bool) or not isinstance(i, int) or i < 0:
+            raise InputError(f"{path}: field 'done' entry {k + 1} is {i!r}, not a chunk index "
+                             f"(a non-negative integer); remove the directory to start afresh")
+    for key in ("n_chunks", "n_done"):
+        v = man.get(key, 0)
+        if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+            raise InputError(f"{path}: field {key!r} is {v!r}, not a non-negative integer")
+    skipped = man.get("skipped", {})
+    if not isinstance(skipped, dict) or not all(isinstance(v, list) for v in skipped.values()):
+        raise InputError(f"{path}: field 'skipped' must map chunk indices to lists")
+    for key in ("config", "inputs", "versions", "plan"):
+        if key in man and not isinstance(man[key], dict):
+            raise InputError(f"{path}: field {key!r} must be a JSON object")
+
+
 def _first_difference(old, new, where: str = "") -> str | None:
     if isinstance(old, dict) and isinstance(new, dict):
         for k in sorted(set(old) | set(new)):
@@ -187,8 +213,7 @@ class WorkDir:
             man = json.loads(self.manifest_path.read_text())
         except (OSError, ValueError) as e:
             raise InputError(f"{self.manifest_path}: unreadable manifest ({e})") from None
-        if man.get("format") != FORMAT:
-            raise InputError(f"{self.manifest_path}: unknown format {man.get('format')!r}")
+        _validate_manifest(man, self.manifest_path)
         for key, mine in (("config", self.config), ("fingerprint", self.fingerprint),
                           ("inputs", self.inputs),
                           ("versions", self.versions), ("plan", self.plan)):
@@ -200,7 +225,7 @@ class WorkDir:
                     f"directory to start afresh")
         self._created = man.get("created")
         self.skipped = {str(k): v for k, v in man.get("skipped", {}).items()}
-        done = set(int(i) for i in man.get("done", []))
+        done = set(man.get("done", []))
         # parts renamed into place but not yet recorded (killed between the two renames)
         for c in self.chunks:
             if c.index not in done and self.part_path(c.index).exists():

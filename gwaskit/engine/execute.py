@@ -68,6 +68,8 @@ class Execution:
             raise InputError(f"execution: workers must be >= 1, got {self.workers}")
         if self.threads is not None and self.threads < 1:
             raise InputError(f"execution: threads must be >= 1, got {self.threads}")
+        if self.threads is None and not self.distributed:
+            default_threads()  # a bad $GWASKIT_THREADS fails here, before any work
 
     @property
     def distributed(self) -> bool:

@@ -28,6 +28,7 @@ E_PHASED_FLAG = 6  # phased flag not 0/1
 E_SHORT_BLOCK = 7  # decompressed block shorter than the probabilities it announces
 E_BAD_LENGTH = 8  # a length field that cannot be right
 E_INFLATE = 9  # zlib stream corrupt, or not of the announced length
+E_PROB_SUM = 10  # unphased stored probabilities of a sample sum to more than 1
 
 ERROR_TEXT = {
     E_TRUNCATED: "block runs past the end of the file (truncated file?)",
@@ -39,6 +40,8 @@ ERROR_TEXT = {
     E_SHORT_BLOCK: "probability block shorter than announced (corrupt data?)",
     E_BAD_LENGTH: "invalid length field (corrupt data?)",
     E_INFLATE: "corrupt zlib data, or not of the announced uncompressed length",
+    E_PROB_SUM: "the stored probabilities of a sample sum to more than 1 (the implied last "
+                "probability would be negative)",
 }
 
 
@@ -159,6 +162,13 @@ def decode_variant(blk, n_expected, sample_idx, all_samples, out, base):
     probability of allele 1 (``p[hap1, a1] + p[hap2, a1]``). Missing samples (ploidy byte bit 7)
     give NaN. Probabilities are the stored integers divided by ``2**B - 1``.
 
+    Layout 2 stores all probabilities of a sample but the last, which is implied
+    (``1 - sum``); an unphased sample whose stored integers sum to more than ``2**B - 1``
+    would imply a negative probability and gives ``E_PROB_SUM`` (plink2 rejects such files
+    too). Phased blocks store one value per haplotype, so the check cannot fail there.
+    Missing samples are not checked. The fast paths only track the largest per-sample sum
+    (one max per sample) and re-check the missing flags when it is too large.
+
     Returns an error code (0 = fine).
     """
     size = blk.shape[0]
@@ -195,19 +205,28 @@ def decode_variant(blk, n_expected, sample_idx, all_samples, out, base):
         w0 = 1.0 if phased == 1 else 2.0
         if bits == 8:
             iw = np.int32(1) if phased == 1 else np.int32(2)
+            top = np.int32(0)
             if all_samples:
                 for i in range(n):
-                    v = iw * np.int32(blk[data + 2 * i]) + np.int32(blk[data + 2 * i + 1])
-                    out[base + i] = v * scale
+                    a = np.int32(blk[data + 2 * i])
+                    b = np.int32(blk[data + 2 * i + 1])
+                    out[base + i] = (iw * a + b) * scale
+                    top = max(top, a + b)
                 for i in range(n):
                     if blk[ploid + i] & 0x80:
                         out[base + i] = nan
             else:
                 for r in range(n_out):
                     i = sample_idx[r]
-                    v = iw * np.int32(blk[data + 2 * i]) + np.int32(blk[data + 2 * i + 1])
-                    out[base + r] = nan if blk[ploid + i] & 0x80 else v * scale
+                    a = np.int32(blk[data + 2 * i])
+                    b = np.int32(blk[data + 2 * i + 1])
+                    out[base + r] = nan if blk[ploid + i] & 0x80 else (iw * a + b) * scale
+                    top = max(top, a + b)
+            if phased == 0 and top > 255:
+                return _check_sums(blk, n, ploid, data, bits, 2)
             return OK
+        limit = (np.int64(1) << bits) - 1
+        top = np.int64(0)
         if bits == 16:
             for r in range(n_out):
                 i = r if all_samples else sample_idx[r]
@@ -215,25 +234,28 @@ def decode_variant(blk, n_expected, sample_idx, all_samples, out, base):
                 a = np.int64(blk[o]) | (np.int64(blk[o + 1]) << 8)
                 b = np.int64(blk[o + 2]) | (np.int64(blk[o + 3]) << 8)
                 out[base + r] = nan if blk[ploid + i] & 0x80 else (w0 * a + b) * scale
-            return OK
-        if bits == 32:
+                top = max(top, a + b)
+        elif bits == 32:
             for r in range(n_out):
                 i = r if all_samples else sample_idx[r]
                 o = data + 8 * i
                 a = _u32(blk, o)
                 b = _u32(blk, o + 4)
                 out[base + r] = nan if blk[ploid + i] & 0x80 else (w0 * a + b) * scale
-            return OK
-        mask = (np.int64(1) << bits) - 1
-        for r in range(n_out):
-            i = r if all_samples else sample_idx[r]
-            if blk[ploid + i] & 0x80:
-                out[base + r] = nan
-                continue
-            bp = 2 * i * bits
-            a = _getbits(blk, data, bp, bits, mask)
-            b = _getbits(blk, data, bp + bits, bits, mask)
-            out[base + r] = (w0 * a + b) * scale
+                top = max(top, a + b)
+        else:
+            for r in range(n_out):
+                i = r if all_samples else sample_idx[r]
+                if blk[ploid + i] & 0x80:
+                    out[base + r] = nan
+                    continue
+                bp = 2 * i * bits
+                a = _getbits(blk, data, bp, bits, limit)
+                b = _getbits(blk, data, bp + bits, bits, limit)
+                out[base + r] = (w0 * a + b) * scale
+                top = max(top, a + b)
+        if phased == 0 and top > limit:
+            return _check_sums(blk, n, ploid, data, bits, 2)
         return OK
 
     # General path: per-sample ploidy. Values per sample: P (unphased, K=2) or P (phased,
@@ -257,13 +279,34 @@ def decode_variant(blk, n_expected, sample_idx, all_samples, out, base):
             continue
         p = np.int64(blk[ploid + i] & 0x3F)
         s = 0.0
+        tot = np.int64(0)
         for t in range(p):
             v = _getbits(blk, data, (starts[i] + t) * bits, bits, mask)
+            tot += v
             if phased == 1:
                 s += v
             else:
                 s += (p - t) * v
+        if phased == 0 and tot > mask:
+            return E_PROB_SUM
         out[base + r] = s * scale
+    return OK
+
+
+@njit(cache=True, nogil=True)
+def _check_sums(blk, n, ploid, data, bits, per_sample):
+    """``E_PROB_SUM`` if a non-missing sample's ``per_sample`` stored values (unphased, all
+    samples of the same ploidy) sum to more than ``2**bits - 1``, else ``OK`` (the fast
+    paths' maximum included a missing sample, whose values are not probabilities)."""
+    limit = (np.int64(1) << bits) - 1
+    for i in range(n):
+        if blk[ploid + i] & 0x80:
+            continue
+        tot = np.int64(0)
+        for t in range(per_sample):
+            tot += _getbits(blk, data, (i * per_sample + t) * bits, bits, limit)
+        if tot > limit:
+            return E_PROB_SUM
     return OK
 
 

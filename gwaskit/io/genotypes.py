@@ -1,4 +1,5 @@
-"""One entry point for genotype dosages: BGEN (fast path) and PLINK 1 ``.bed``.
+"""One entry point for genotype dosages: BGEN (fast path), PLINK 1 ``.bed``, PLINK 2 ``.pgen``
+and VCF/BCF.
 
 >>> with open_genotypes("chr*.bgen", "cohort.sample") as g:          # doctest: +SKIP
 ...     for table, dosages in g.iter_dosages(chunk_size=2000):
@@ -10,6 +11,8 @@ reported as ``effect_allele`` (BGEN allele 1; ``.bim`` column 5 = PLINK A1 = bed
 ``p0`` the probability of two copies of allele 1; phased ``p[hap1, allele1] + p[hap2, allele1]``.
 Haploid BGEN calls (e.g. male chrX from plink2) give 0..1 copies. Missing calls are NaN.
 For plink2-written BGEN allele 1 is ALT (plink2 reads them back with ``ref-last``).
+``.pgen`` and VCF/BCF dosages count ALT (plink2's A1; see :mod:`gwaskit.io.pgen` and
+:mod:`gwaskit.io.vcf`), so a BGEN exported by plink2 and its ``.pgen``/VCF source agree.
 """
 from __future__ import annotations
 
@@ -30,7 +33,9 @@ from gwaskit.errors import InputError
 from gwaskit.io.bed import BedFile, bed_prefix
 from gwaskit._threads import default_threads
 from gwaskit.io.bgen import BgenFile
+from gwaskit.io.pgen import PgenFile, pgen_prefix
 from gwaskit.io.samples import read_sample_file
+from gwaskit.io.vcf import VCF_DOSAGE_FIELDS, VcfFile, is_vcf_path
 
 __all__ = ["open_genotypes", "GenotypeReader", "chromosome_sort_key"]
 
@@ -65,7 +70,8 @@ def _expand(paths_or_glob) -> list[Path]:
         s = os.fspath(item)
         if any(ch in s for ch in "*?[") and not Path(s).exists():
             hits = sorted(_glob.glob(os.path.expanduser(s)), key=_natural_key)
-            hits = [h for h in hits if h.endswith(".bgen") or h.endswith(".bed")] or hits
+            hits = [h for h in hits if h.endswith((".bgen", ".bed", ".pgen"))
+                    or is_vcf_path(h)] or hits
             if not hits:
                 raise InputError(f"{s}: no genotype file matches this pattern")
             out.extend(Path(h) for h in hits)
@@ -268,6 +274,96 @@ class GenotypeReader:
                        None if stats is None else stats[s : s + step])
         return self.variants.iloc[vidx], out
 
+    def variant_qc(self, samples=None, variants=None, chunk_size: int = 4000) -> pd.DataFrame:
+        """Per-variant call rate, allele frequencies and imputation quality in one decode pass.
+
+        Parameters
+        ----------
+        samples, variants
+            As in :meth:`iter_dosages` (the statistics use the selected samples only).
+        chunk_size
+            Variants decoded at a time (memory ``n_selected_samples * chunk_size * 8`` bytes).
+
+        Returns
+        -------
+        DataFrame
+            Index = global variant index (as in :attr:`variants`), columns:
+
+            ``n_called``
+                Samples with a non-missing dosage.
+            ``effect_allele_frequency``
+                Mean dosage / 2 (the frequency of ``effect_allele``; NaN when nothing called).
+            ``minor_allele_frequency``
+                ``min(f, 1 - f)``.
+            ``minor_allele_count``
+                ``min(S, 2 * n_called - S)`` with ``S`` the dosage sum: plink2's allele
+                counts on dosages (``--freq counts``: ``ALT_CTS`` and ``OBS_CT - ALT_CTS``),
+                the quantity its ``--mac`` filter uses.
+            ``missing_rate``
+                ``1 - n_called / n_selected_samples``: a call is missing when its dosage is,
+                plink2's ``--geno dosage`` semantics. (Plain ``--geno`` counts missing hard
+                calls, and plink2 turns dosages farther than 0.1 from an integer into missing
+                hard calls; for hard-call data the two agree.)
+            ``info``
+                MaCH R² as plink2 prints it in ``--freq cols=+machr2`` (column ``MACH_R2``):
+                ``var(d) / (2 p (1 - p))`` with ``var`` the population variance (divided by
+                ``n_called``) of the called dosages ``d`` and ``p = mean(d) / 2``; plink-ng
+                ``pgenlib_read.cc`` (``PgrGetDCounts``), ``plink2_misc.cc``
+                (``LoadAlleleAndGenoCounts``). It can exceed 1. A monomorphic variant
+                (``p`` 0 or 1) gives NaN, as plink2 prints ``nan``. The same diploid formula is
+                used on every chromosome (plink2 halves it for haploid chromosomes and
+                leaves it out on chrX).
+
+        Notes
+        -----
+        Dosages are decoded as float64; the column sums come from the one column-statistics
+        kernel (:func:`gwaskit.stats._column_numba_fns.column_stats_one`), computed by the BGEN
+        decoder while each column is in cache, for other formats right after the chunk is
+        read.
+        """
+        from gwaskit.io._bgen_numba_fns import column_stats_range
+
+        if chunk_size < 1:
+            raise InputError(f"chunk_size must be >= 1, not {chunk_size}")
+        _, sidx, vidx, ns = self._selection(samples, variants, np.float64)
+        st = np.full((len(vidx), 4), np.nan)
+        spare: list[np.ndarray] = []
+        for s in range(0, len(vidx), chunk_size):
+            g = vidx[s:s + chunk_size]
+            out = _recycled(spare, (ns, len(g)), np.dtype(np.float64))
+            cst = st[s:s + len(g)]
+            self._fill(out, g, sidx, cst)
+            # backends that do not fill the statistics while decoding leave NaN rows
+            todo = np.isnan(cst[:, 0])
+            if todo.any():
+                flat = out.reshape(-1, order="F")
+                idx = np.flatnonzero(todo)
+                cuts = np.flatnonzero(np.diff(idx) != 1) + 1
+                for run in np.split(idx, cuts):
+                    a, b = int(run[0]), int(run[-1]) + 1
+                    sub = np.ascontiguousarray(cst[a:b])
+                    column_stats_range(flat, a * ns, ns, sub)
+                    cst[a:b] = sub
+            del out
+        n = st[:, 0]
+        ssum = st[:, 1]
+        mean = st[:, 2]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            eaf = mean / 2.0
+            info = (st[:, 3] / n) / (mean * (1.0 - eaf))
+            missing = 1.0 - n / ns if ns else np.full(len(n), np.nan)
+        return pd.DataFrame(
+            {
+                "n_called": n.astype(np.int64),
+                "effect_allele_frequency": eaf,
+                "minor_allele_frequency": np.minimum(eaf, 1.0 - eaf),
+                "minor_allele_count": np.minimum(ssum, 2.0 * n - ssum),
+                "missing_rate": missing,
+                "info": info,
+            },
+            index=pd.Index(vidx, name="variant"),
+        )
+
 
 def _recycled(spare: list, shape: tuple, dtype) -> np.ndarray:
     """A Fortran-ordered output array, reusing one of ours that nobody else references.
@@ -289,19 +385,35 @@ def _recycled(spare: list, shape: tuple, dtype) -> np.ndarray:
     return out
 
 
-def _open_one(path: Path, sample_table, sample_source, cache_dir, n_threads):
+_FORMATS = ("BGEN (.bgen), PLINK 1 (.bed or a prefix with .bed/.bim/.fam), PLINK 2 (.pgen or a "
+            "prefix with .pgen/.pvar/.psam), VCF/BCF (.vcf, .vcf.gz, .bcf)")
+
+
+def _open_one(path: Path, sample_table, sample_source, cache_dir, n_threads,
+              vcf_dosage: str = "auto"):
+    if is_vcf_path(path):
+        if sample_table is not None:
+            raise InputError(f"{sample_source}: a sample file applies to BGEN input only; "
+                             f"{path} names its samples itself")
+        return VcfFile(path, vcf_dosage=vcf_dosage)
     if path.suffix == ".bgen":
         if not path.exists():
             raise InputError(f"{path}: file not found")
         if sample_table is None:
             return _open_bgen_auto_sample(path, cache_dir)
         return BgenFile(path, sample_table, cache_dir=cache_dir, sample_source=sample_source)
+    pgen = pgen_prefix(path)
     bed = bed_prefix(path)
+    if pgen is not None and (bed is None or path.suffix == ".pgen"):
+        if sample_table is not None:
+            raise InputError(f"{sample_source}: a sample file applies to BGEN input only; "
+                             f"{pgen} has its .psam")
+        return PgenFile(pgen)
     if bed is not None:
         return BedFile(bed, num_threads=n_threads)
     if not path.exists():
-        raise InputError(f"{path}: file not found (expected a .bgen file or a PLINK 1 .bed/prefix)")
-    raise InputError(f"{path}: unrecognised genotype file (expected .bgen or .bed)")
+        raise InputError(f"{path}: file not found (expected {_FORMATS})")
+    raise InputError(f"{path}: unrecognised genotype file (expected {_FORMATS})")
 
 
 def _open_bgen_auto_sample(path: Path, cache_dir):
@@ -322,6 +434,7 @@ def open_genotypes(
     *,
     cache_dir: str | os.PathLike | None = None,
     n_threads: int | None = None,
+    vcf_dosage: str = "auto",
 ) -> GenotypeReader:
     """Open genotype files for dosage reading.
 
@@ -330,7 +443,10 @@ def open_genotypes(
     paths_or_glob
         A path, a glob string (``'chr*.bgen'``) or a sequence of paths. ``.bgen`` files use the
         BGEN backend (v1.2/1.3, layout 2); a ``.bed`` path or a PLINK prefix (``foo`` with
-        ``foo.bed/.bim/.fam``) the PLINK 1 backend. Several files are concatenated in natural
+        ``foo.bed/.bim/.fam``) the PLINK 1 backend; a ``.pgen`` path or a prefix with
+        ``foo.pgen/.pvar/.psam`` the PLINK 2 backend (a prefix with both a .pgen and a .bed
+        fileset reads the .pgen); ``.vcf``, ``.vcf.gz`` and ``.bcf`` the VCF/BCF backend.
+        Several files are concatenated in natural
         chromosome order (1, 2, ..., 10, ..., 22, X, Y, MT; by each file's first variant, then
         by file name) and must all have the same samples.
     sample_file
@@ -342,12 +458,18 @@ def open_genotypes(
         ``~/.cache/gwaskit``); nothing is ever written beside the inputs.
     n_threads
         Worker threads for decompression/decoding (default ``$GWASKIT_THREADS`` or the CPUs).
+    vcf_dosage
+        VCF/BCF only: ``"auto"`` (per record FORMAT ``DS``, else ``GP``, else ``GT``) or
+        ``"DS"``, ``"GP"``, ``"GT"`` to force one field (see :mod:`gwaskit.io.vcf`).
 
     Returns
     -------
     GenotypeReader
         A context manager; see :meth:`GenotypeReader.iter_dosages`.
     """
+    if vcf_dosage not in VCF_DOSAGE_FIELDS:
+        raise InputError(f"vcf_dosage: expected one of {', '.join(VCF_DOSAGE_FIELDS)}, not "
+                         f"{vcf_dosage!r}")
     paths = _expand(paths_or_glob)
     sample_table = None
     if sample_file is not None:
@@ -357,7 +479,7 @@ def open_genotypes(
     try:
         for p in paths:
             backends.append(_open_one(p, sample_table, str(sample_file) if sample_file else None,
-                                      cache_dir, n_threads))
+                                      cache_dir, n_threads, vcf_dosage))
         first = backends[0]
         for b in backends[1:]:
             if b.n_samples != first.n_samples or not np.array_equal(b.samples, first.samples):

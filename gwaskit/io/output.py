@@ -45,6 +45,59 @@ def check_writable(path: str | os.PathLike, overwrite: bool = False) -> Path:
     return path
 
 
+#: Files that travel with a genotype path or prefix (a .bed prefix names all three).
+_COMPANIONS = (".bed", ".bim", ".fam", ".pgen", ".pvar", ".psam", ".bgen", ".bgi", ".sample")
+
+
+def _input_files(inputs) -> list[Path]:
+    """Resolved paths of the input files named by ``inputs`` (paths, prefixes or globs)."""
+    import glob
+
+    found: list[Path] = []
+    for item in inputs:
+        if item is None:
+            continue
+        if isinstance(item, (list, tuple, set)):
+            found += _input_files(item)
+            continue
+        text = str(item)
+        names = glob.glob(text) if any(ch in text for ch in "*?[") else [text]
+        for name in names:
+            found.append(Path(name))
+            stem = name[: -len(Path(name).suffix)] if Path(name).suffix in _COMPANIONS else name
+            found += [Path(stem + ext) for ext in _COMPANIONS]
+    return [p.resolve() for p in found if p.exists()]
+
+
+def check_not_input(outputs, inputs) -> None:
+    """Refuse outputs that would overwrite an input, whatever ``overwrite`` says.
+
+    Parameters
+    ----------
+    outputs
+        Every file the command will write (the table and its sidecars such as
+        ``<out>.meta.json``).
+    inputs
+        Input paths, PLINK/BGEN prefixes or globs (None entries are ignored). A prefix or a
+        genotype file also names its companions (``.bed/.bim/.fam``, ``.pgen/.pvar/.psam``,
+        ``.bgen/.bgi/.sample``).
+
+    Raises
+    ------
+    InputError
+        Naming the output and the input it resolves to (symlinks and relative paths are
+        resolved, so ``./x.tsv`` and a link to ``x.tsv`` are the same file).
+    """
+    files = {p: p for p in _input_files(list(inputs))}
+    for out in outputs:
+        if out is None:
+            continue
+        target = Path(out).resolve()
+        if target in files:
+            raise InputError(f"{out}: output would overwrite the input {files[target]}; "
+                             f"choose another --out")
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.

@@ -41,15 +41,18 @@ def orient(a1, a2, r1, r2) -> np.ndarray:
     return code
 
 
-def resolve_palindromes(code, is_pal, eaf, ref_eaf, band=(0.42, 0.58)):
+def resolve_palindromes(code, is_pal, eaf, ref_eaf, band=(0.42, 0.58), keep_as_written=False):
     """Strand for palindromic variants from frequencies.
 
     At face value a palindromic pair is ``1`` (same) or ``-1`` (swapped). If the study EAF and
     the reference frequency of the study's effect allele (taken at face value) fall on opposite
     sides of 0.5, the strand differs and the orientation flips (``1 ↔ -2``, ``-1 ↔ 2``). A study
-    EAF inside ``band`` or a missing frequency makes the variant ambiguous: code 0.
+    EAF inside ``band`` or a missing frequency makes the variant ambiguous: code 0, unless
+    ``keep_as_written`` and the alleles agree as written (code ``1``: same effect and other
+    allele), which are then taken on the same strand (METAL's rule); an ambiguous pair listed
+    swapped (A/T vs T/A) could be a swap or a strand flip and is still code 0.
 
-    Returns (new_code, n_ambiguous).
+    Returns (new_code, n_ambiguous): ``n_ambiguous`` counts the variants set to 0 here.
     """
     code = np.asarray(code).copy()
     is_pal = np.asarray(is_pal, dtype=bool)
@@ -61,5 +64,7 @@ def resolve_palindromes(code, is_pal, eaf, ref_eaf, band=(0.42, 0.58)):
     flip = is_pal & (code != 0) & ~amb & ((eaf - 0.5) * (face_ref - 0.5) < 0)
     code[flip & (code == 1)] = -2
     code[flip & (code == -1)] = 2
+    if keep_as_written:
+        amb &= code != 1
     code[amb] = 0
     return code, int(amb.sum())

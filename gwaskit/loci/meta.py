@@ -7,10 +7,14 @@ Q < 1e-7, as METAL), ``I² = max(0, (Q − df)/Q)·100`` (0 when k ≤ 1).
 
 Harmonisation (as for panels): variants are matched by chromosome + position when every study
 has them, otherwise by variant_id. The first study carrying a variant defines its alleles; a
-later study's alleles may be equal, swapped (β negated, EAF → 1 − EAF) or strand complements;
-palindromic A/T, C/G entries are resolved by effect-allele frequency against the reference
-study's frequency and dropped (counted) when either frequency is missing or the study EAF lies
-in [0.42, 0.58]. Incompatible alleles are dropped and counted.
+later study's alleles may be equal, swapped (β negated, EAF → 1 − EAF) or strand complements.
+Palindromic A/T, C/G entries: when both frequencies are known and the study EAF lies outside
+``palindrome_band`` ([0.42, 0.58]), the strand is resolved from the effect-allele frequency
+against the reference study's; otherwise (METAL's rule) a variant whose alleles agree as
+written (A/T and A/T) is kept on the same strand, and one listed swapped (A/T vs T/A), which
+could be a swap or a strand flip, is dropped and counted (``palindromic_ambiguous``).
+``drop_ambiguous=True`` drops every ambiguous palindromic variant instead. Incompatible
+alleles are dropped and counted.
 
 Genomic control (optional, per study): ``λ = median((β/se)²)/0.4549364``; when λ > 1 the study's
 standard errors are multiplied by ``sqrt(λ)`` (METAL ``GENOMICCONTROL ON``).
@@ -54,6 +58,7 @@ def meta_analyze(
     studies: Sequence[pd.DataFrame],
     genomic_control: bool | Sequence[float] = False,
     palindrome_band: tuple[float, float] = (0.42, 0.58),
+    drop_ambiguous: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
     """Meta-analyse harmonised per-study summary statistics.
 
@@ -63,6 +68,8 @@ def meta_analyze(
         and/or chromosome + base_pair_location (optional effect_allele_frequency, n).
     genomic_control : False, True (estimate λ per study) or a list of per-study λ.
     palindrome_band : ambiguous EAF band for palindromic variants.
+    drop_ambiguous : drop every palindromic variant whose strand the frequencies cannot
+        resolve, even when its alleles agree as written (default: keep those, as METAL).
 
     Returns
     -------
@@ -131,7 +138,8 @@ def meta_analyze(
             pal = np.zeros(len(s), bool)
             pal[old] = palindromic(s["effect_allele"][old], s["other_allele"][old])
             mism = int(((code == 0) & old).sum())
-            code, n_amb = resolve_palindromes(code, pal, eaf, j["ref_eaf"].to_numpy(float), palindrome_band)
+            code, n_amb = resolve_palindromes(code, pal, eaf, j["ref_eaf"].to_numpy(float),
+                                              palindrome_band, keep_as_written=not drop_ambiguous)
             drops.update(allele_mismatch=mism, palindromic_ambiguous=n_amb)
             code[new] = 1
             if new.any():

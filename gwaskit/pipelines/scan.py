@@ -93,6 +93,12 @@ class ScanConfig:
     chunk_size : variants per task; chunks never straddle two files
     skip_bad_variants : an undecodable variant gets errcode ``BAD_GENOTYPES`` instead of
         stopping the scan
+    split_values, all_splits, split_col : the held-out guard of
+        :func:`~gwaskit.io.tables.load_analysis_data`: a phenotype table whose ``split_col``
+        holds several values is refused unless ``split_values`` (e.g. ``("test",)``) picks the
+        rows, samples are kept explicitly, or ``all_splits`` uses every row
+    allow_id_mismatch : accept a sample-ID overlap that looks wrong (under 50% matched, or
+        IDs equal but for leading zeros); it is then only logged
     """
 
     pheno_cols: tuple[str, ...] | None = None
@@ -108,8 +114,13 @@ class ScanConfig:
     dtype: str = "float32"
     chunk_size: int = 2000
     skip_bad_variants: bool = False
+    split_values: tuple[str, ...] | None = None
+    all_splits: bool = False
+    split_col: str = "split"
+    allow_id_mismatch: bool = False
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "split_values", _tuple(self.split_values))
         for name in ("pheno_cols", "covar_cols"):
             object.__setattr__(self, name, _tuple(getattr(self, name)))
         object.__setattr__(self, "categorical", _tuple(self.categorical) or ())
@@ -134,6 +145,7 @@ class ScanConfig:
         resumed with it)."""
         opts = asdict(self)
         opts.pop("skip_bad_variants")
+        opts.pop("allow_id_mismatch")  # a gate: it lets a run start, never changes its bits
         return opts
 
     def fingerprint(self) -> str:
@@ -395,7 +407,11 @@ def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
                                   pheno_cols=list(config.pheno_cols) if config.pheno_cols else None,
                                   covar=inputs.covar,
                                   covar_cols=list(config.covar_cols) if config.covar_cols else None,
-                                  categorical=list(config.categorical))
+                                  categorical=list(config.categorical),
+                                  allow_id_mismatch=config.allow_id_mismatch,
+                                  split_col=config.split_col, all_splits=config.all_splits,
+                                  split_values=(list(config.split_values)
+                                                if config.split_values else None))
         covs = data.covariates if data.covariates is not None and np.size(data.covariates) else None
         model.fit(data.Y, covs, covariate_names=data.covariate_names if covs is not None else None,
                   pheno_names=data.pheno_names)

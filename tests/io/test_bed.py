@@ -66,3 +66,44 @@ def test_bed_missing_parts(tmp_path, bed):
     (tmp_path / "h.bed").write_bytes(bed["path"].read_bytes())
     with pytest.raises(InputError):
         open_genotypes(tmp_path / "h.bed")
+
+
+def _sample_major_copy(bed_path: Path, dst: Path, n: int, m: int) -> Path:
+    """``dst.bed/.bim/.fam``: the same genotypes in a sample-major .bed (mode byte 0x00),
+    re-packed from the variant-major file's 2-bit codes."""
+    import shutil
+
+    raw = np.frombuffer(bed_path.read_bytes(), dtype=np.uint8)
+    assert raw[2] == 1  # variant-major
+    bpv = (n + 3) // 4
+    blocks = raw[3:].reshape(m, bpv)
+    i = np.arange(n)
+    codes = (blocks[:, i // 4] >> (2 * (i % 4)).astype(np.uint8)) & 3  # (m, n)
+    bps = (m + 3) // 4
+    rows = np.zeros((n, bps), dtype=np.uint8)
+    for j in range(m):
+        rows[:, j // 4] |= (codes[j] << (2 * (j % 4))).astype(np.uint8)
+    out = Path(str(dst) + ".bed")
+    out.write_bytes(bytes([0x6C, 0x1B, 0x00]) + rows.tobytes())
+    for ext in (".bim", ".fam"):
+        shutil.copy(bed_path.with_suffix(ext), Path(str(dst) + ext))
+    return out
+
+
+def test_sample_major_bed_reads_like_variant_major(bed, tmp_path, plink2):
+    sm = _sample_major_copy(bed["path"], tmp_path / "sm", N, M)
+    with open_genotypes(sm) as g:
+        _, d = g.read_dosages(dtype=np.float64)
+        _, sub = g.read_dosages(samples=np.array([9, 2]), variants=np.arange(10, 20),
+                                dtype=np.float64)
+    np.testing.assert_array_equal(d, bed["geno"])
+    np.testing.assert_array_equal(sub, bed["geno"][np.ix_([9, 2], np.arange(10, 20))])
+    # plink2 reads the same file (it transposes sample-major input) to the same calls
+    fx.run([plink2, "--bfile", tmp_path / "sm", "--export", "A", "--threads", "1",
+            "--out", tmp_path / "smraw"])
+    raw = pd.read_csv(tmp_path / "smraw.raw", sep="\t")
+    vals = raw.iloc[:, 6:].to_numpy(float)
+    counted = [c.rsplit("_", 1)[1] for c in raw.columns[6:]]
+    flip = np.array([c != e for c, e in zip(counted, bed["var"]["effect_allele"])])
+    vals[:, flip] = 2 - vals[:, flip]
+    np.testing.assert_array_equal(d, vals)

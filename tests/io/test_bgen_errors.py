@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -260,3 +261,70 @@ def test_fuzzed_files_never_crash(tmp_path):
                 g.read_dosages()
         except InputError as e:
             assert "\n" not in str(e)
+
+
+def _overfull(path: Path, dst: Path, variant: int, sample: int, bits: int, n: int,
+              missing: int | None = None) -> Path:
+    """A copy of the uncompressed ``path`` where ``sample``'s two stored unphased values of
+    ``variant`` are both the largest integer (sum > 2**bits - 1: the implied third would be
+    negative); optionally ``missing`` gets the same values but its missing flag set."""
+    blocks, _ = _block_positions(path)
+    data = bytearray(path.read_bytes())
+    off = int(blocks[variant][0])
+    assert data[off + 9 + n] == bits  # header: N, K, pmin, pmax, N ploidy bytes, phased, B
+    for i in [sample] + ([missing] if missing is not None else []):
+        bitpos = 2 * i * bits
+        for t in range(2 * bits):  # set the 2 * bits bits of sample i
+            b = off + 10 + n + (bitpos + t) // 8
+            data[b] |= 1 << ((bitpos + t) % 8)
+    if missing is not None:
+        data[off + 8 + missing] = 0x82
+    return _copy(path, dst, bytes(data))
+
+
+@pytest.mark.parametrize("bits", [8, 16, 32, 5])
+def test_probabilities_summing_above_one(tmp_path, bits):
+    n, m = 30, 8
+    geno = fx.random_genotypes(n, m, seed=3)
+    path = write_bgen(tmp_path / "ok.bgen", [f"s{i}" for i in range(n)], fx.variant_table(m),
+                      geno, bits=bits, compression=None)
+    bad = _overfull(path, tmp_path / "over.bgen", variant=5, sample=11, bits=bits, n=n)
+    with open_genotypes(bad) as g:
+        _, d = g.read_dosages(variants=np.arange(5))  # the variants before it are fine
+        np.testing.assert_allclose(d, geno[:, :5], atol=1e-6)
+        for sel in (None, np.array([11, 0]), np.array([0, 11, 1])):
+            with pytest.raises(GenotypeFormatError) as ei:
+                g.read_dosages(samples=sel)
+            _one_line(ei.value, "over.bgen", "rs1_5", "sum to more than 1")
+    # the same values on a missing sample are not probabilities: no error, NaN
+    ok = _overfull(path, tmp_path / "miss.bgen", variant=5, sample=11, bits=bits, n=n,
+                   missing=4)
+    data = bytearray(ok.read_bytes())
+    blocks, _ = _block_positions(path)
+    off = int(blocks[5][0])
+    # undo sample 11 (its bytes from the good file; neighbours there are unchanged)
+    good_bytes = path.read_bytes()
+    lo = off + 10 + n + (2 * 11 * bits) // 8
+    hi = off + 10 + n + (2 * 12 * bits + 7) // 8
+    data[lo:hi] = good_bytes[lo:hi]
+    ok.write_bytes(bytes(data))
+    with open_genotypes(ok) as g:
+        _, d = g.read_dosages(dtype=np.float64)
+    assert np.isnan(d[4, 5])
+    keep = np.ones(n, bool)
+    keep[4] = False
+    np.testing.assert_allclose(d[keep], geno[keep], atol=1e-6)
+
+
+def test_probabilities_summing_above_one_plink2_refuses(tmp_path, plink2):
+    n, m = 20, 4
+    geno = fx.random_genotypes(n, m, seed=4)
+    path = write_bgen(tmp_path / "ok.bgen", [f"s{i}" for i in range(n)], fx.variant_table(m),
+                      geno, bits=8, compression=None)
+    bad = _overfull(path, tmp_path / "over.bgen", variant=2, sample=3, bits=8, n=n)
+    r = subprocess.run([plink2, "--bgen", str(bad), "ref-last", "--sample",
+                        str(path.with_suffix(".sample")), "--export", "A", "--threads", "1",
+                        "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert r.returncode != 0, r.stdout
+    with open_genotypes(bad) as g, pytest.raises(GenotypeFormatError):
+        g.read_dosages()
