@@ -46,7 +46,7 @@ class SimCLRModel(_Base):
                                   nn.Linear(cfg.embed_dim, cfg.proj_dim))
 
     def training_loss(self, batch: Batch, augment: Callable, corrupt: Callable
-                      ) -> tuple[torch.Tensor, dict[str, float]]:
+                      ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x = batch["x"]
         v1 = augment(x) if augment is not None else x
         v2 = augment(x) if augment is not None else x
@@ -98,7 +98,7 @@ class VAEModel(_Base):
                                          nn.Linear(cfg.mlp_hidden, n))
 
     def training_loss(self, batch: Batch, augment: Callable, corrupt: Callable
-                      ) -> tuple[torch.Tensor, dict[str, float]]:
+                      ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x = batch["x"]
         e = self.encoder(x)
         mu, logvar = self.mu(e).float(), self.logvar(e).float().clamp(-10, 10)
@@ -108,7 +108,7 @@ class VAEModel(_Base):
             z = mu
         recon = self.decoder(z).view(x.shape)
         loss, rec, kl = vae_loss(x, recon, mu, logvar, self.beta)
-        return loss, {"rec": float(rec.detach()), "kl": float(kl.detach())}
+        return loss, {"rec": rec.detach(), "kl": kl.detach()}   # tensors: no host sync
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:
@@ -126,7 +126,7 @@ class SupervisedModel(_Base):
         self.head = nn.Linear(cfg.embed_dim, n_targets)
 
     def training_loss(self, batch: Batch, augment: Callable, corrupt: Callable
-                      ) -> tuple[torch.Tensor, dict[str, float]]:
+                      ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if "y" not in batch:
             raise ValueError("supervised baseline: no target in the batch (set supervised_target)")
         x = augment(batch["x"]) if augment is not None else batch["x"]

@@ -60,14 +60,18 @@ def train(config_path: str | None, overrides: tuple[str, ...], resume: bool,
 @click.option("--trust-code", default=None, metavar="MODULE:CALLABLE",
               help="Allow this backbone_factory module path to be imported and called (it runs "
                    "code; registered backbone names need no flag).")
+@click.option("--split", "only_split", default=None, metavar="NAME",
+              help="Write only this split, e.g. --split test (held-out individuals, for the "
+                   "GWAS). Default: all splits, labelled in the split column; gwaskit scan then "
+                   "needs --split-value or --all-splits.")
 def embed(checkpoint: str, out: str, overrides: tuple[str, ...], device: str, batch_size: int,
-          overwrite: bool, trust_code: str | None) -> None:
+          overwrite: bool, trust_code: str | None, only_split: str | None) -> None:
     """Write FID, IID, split, emb_0.. (float32) parquet for gwaskit scan --pheno."""
     from .export import export_checkpoint
 
     path = export_checkpoint(checkpoint, out, device=device, batch_size=batch_size,
                              overwrite=overwrite, config_overrides=list(overrides),
-                             trust_code=trust_code or False)
+                             trust_code=trust_code or False, split=only_split)
     click.echo(f"wrote {path}")
 
 

@@ -30,6 +30,7 @@ PROJECTOR_INITS = ("beta_noise", "beta_first", "random")
 GENETIC_PROJECTORS = ("linear", "mlp")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 SCARF_POOLS = ("batch", "cohort")
+GENETIC_DTYPES = ("float32", "float16")
 
 
 @dataclass
@@ -73,7 +74,12 @@ class GemcontConfig:
     batch_size: int = 1024
     num_workers: int = 0
     progress: bool = True
-    log_every: int = 50
+    log_every: int = 50   # steps between host syncs (loss read back, finiteness checked)
+    # --- throughput (results unchanged on CPU; compile/channels_last may change GPU rounding)
+    channels_last: bool = False     # NHWC memory format for CNN images on CUDA
+    cudnn_benchmark: bool = True    # let cuDNN pick convolution algorithms (CUDA only)
+    compile: bool = False           # torch.compile the model (CUDA only)
+    genetic_dtype: str = "float32"  # float16 halves host memory of the genetic input
     # --- optimiser and schedule
     lr: float = 3e-4
     weight_decay: float = 1e-4
@@ -137,6 +143,7 @@ class GemcontConfig:
         choices = {
             "method": METHODS, "loss": LOSSES, "projector_init": PROJECTOR_INITS,
             "genetic_projector": GENETIC_PROJECTORS, "precision": PRECISIONS,
+            "genetic_dtype": GENETIC_DTYPES,
             "scarf_pool": SCARF_POOLS, "export_representation": ("encoder", "projection"),
         }
         for key, allowed in choices.items():

@@ -61,12 +61,14 @@ class ArraySource(PhenotypeSource):
 
     def __init__(self, x: np.ndarray | torch.Tensor, counts: np.ndarray | None = None):
         x = torch.as_tensor(np.asarray(x) if not torch.is_tensor(x) else x)
-        if not torch.is_floating_point(x):
-            x = x.float() / (255.0 if x.dtype == torch.uint8 else 1.0)
+        # uint8 images stay uint8 (4x less host memory, 4x less host-to-device traffic);
+        # batches are scaled to [0, 1] on the device by :func:`to_float_images`
+        if not torch.is_floating_point(x) and x.dtype != torch.uint8:
+            x = x.float()
         if counts is None:
             x = x.unsqueeze(1)
             counts = np.ones(x.shape[0], dtype=np.int64)
-        self.x = x.float().contiguous()
+        self.x = (x if x.dtype == torch.uint8 else x.float()).contiguous()
         self.counts = np.asarray(counts, dtype=np.int64)
         if len(self.counts) != self.x.shape[0] or (self.counts < 1).any() \
                 or (self.counts > self.x.shape[1]).any():
@@ -77,10 +79,26 @@ class ArraySource(PhenotypeSource):
         return self.x[torch.as_tensor(rows), torch.as_tensor(instances)]
 
 
+def to_float_images(x: torch.Tensor) -> torch.Tensor:
+    """uint8 images scaled to float32 in [0, 1]; float inputs cast to float32 unchanged.
+
+    Called on the training device, per batch, so images travel as uint8.
+    """
+    if x.dtype == torch.uint8:
+        return x.float().div_(255.0)
+    return x.float() if x.dtype != torch.float32 else x
+
+
+#: Pillow modes holding 16-bit (or wider integer) grey levels: read at full depth
+_WIDE_GREY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I")
+
+
 def read_image_file(path: str, channels: int = 1, size: int = 0) -> np.ndarray:
     """Read one PNG/JPEG (Pillow) or ``.npy`` file as float32 ``(C, H, W)`` (or ``(F,)``).
 
-    8-bit images are scaled to [0, 1]; ``size`` > 0 resizes images to ``size x size``.
+    8-bit images are scaled by 1/255, 16-bit grey images (Pillow modes ``I;16``/``I``) by
+    1/65535 at full depth (converting them to ``L`` would clip them to 256 levels);
+    ``size`` > 0 resizes images to ``size x size`` (bilinear).
     """
     if not os.path.exists(path):
         raise InputError(f"{path}: image file not found")
@@ -100,10 +118,24 @@ def read_image_file(path: str, channels: int = 1, size: int = 0) -> np.ndarray:
 
     try:
         with Image.open(path) as img:
-            img = img.convert("L" if channels == 1 else "RGB")
-            if size and img.size != (size, size):
-                img = img.resize((size, size), Image.BILINEAR)
-            arr = np.asarray(img, dtype=np.float32) / 255.0
+            if img.mode in _WIDE_GREY_MODES:
+                arr = np.asarray(img).astype(np.float64) / 65535.0
+                if arr.min() < 0 or arr.max() > 1:
+                    raise InputError(f"{path}: {img.mode} pixel values outside 0..65535")
+                arr = arr.astype(np.float32)
+                if channels != 1:
+                    arr = np.repeat(arr[None], channels, axis=0).transpose(1, 2, 0)
+                if size and arr.shape[:2] != (size, size):
+                    t = torch.from_numpy(np.ascontiguousarray(
+                        arr[None, None] if arr.ndim == 2 else arr.transpose(2, 0, 1)[None]))
+                    t = torch.nn.functional.interpolate(t, size=(size, size), mode="bilinear",
+                                                        align_corners=False)[0]
+                    arr = t[0].numpy() if arr.ndim == 2 else t.numpy().transpose(1, 2, 0)
+            else:
+                img = img.convert("L" if channels == 1 else "RGB")
+                if size and img.size != (size, size):
+                    img = img.resize((size, size), Image.BILINEAR)
+                arr = np.asarray(img, dtype=np.float32) / 255.0
     except OSError as exc:
         raise InputError(f"{path}: cannot read image ({exc})") from None
     return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
@@ -150,27 +182,75 @@ class TokenSource(PhenotypeSource):
         return torch.from_numpy(np.asarray(self.tokens[idx], dtype=np.float32))
 
 
+#: file in a token cache holding the key it was built for (see :func:`token_cache_key`)
+TOKEN_KEY_FILE = "key.json"
+
+
+def token_cache_key(backbone_fp: str, iids: Sequence[str], paths: Sequence[Sequence[str]],
+                    channels: int, size: int) -> str:
+    """SHA-256 naming what a token cache was computed from.
+
+    Covers the backbone (``backbone_fp`` from :func:`.encoders.backbone_fingerprint`: weights
+    and configuration), the reading options (channels, resize) and the image list: for each
+    individual and instance the IID, the path, the file size and the modification time (ns),
+    so a replaced, added or removed image gives another key without hashing every pixel.
+    """
+    import hashlib
+    import json
+
+    h = hashlib.sha256()
+    h.update(json.dumps({"backbone": backbone_fp, "channels": int(channels),
+                         "size": int(size)}, sort_keys=True).encode())
+    for iid, ps in zip(iids, paths):
+        for k, p in enumerate(ps):
+            try:
+                st = os.stat(p)
+                stamp = f"{st.st_size}|{st.st_mtime_ns}"
+            except OSError:
+                stamp = "missing"
+            h.update(f"{iid}|{k}|{os.path.abspath(p)}|{stamp}\n".encode())
+    return h.hexdigest()
+
+
+def read_token_cache_key(cache_dir: str | os.PathLike) -> str | None:
+    """The key a complete token cache was built for; ``None`` if absent or incomplete."""
+    import json
+
+    d = Path(cache_dir)
+    if not all((d / f).exists() for f in ("tokens.npy", "index.parquet", TOKEN_KEY_FILE)):
+        return None
+    try:
+        return str(json.loads((d / TOKEN_KEY_FILE).read_text())["key"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 @torch.no_grad()
 def precompute_tokens(backbone: torch.nn.Module, source: PhenotypeSource, iids: Sequence[str],
-                      cache_dir: str, batch_size: int = 64, device: str = "cpu") -> Path:
+                      cache_dir: str, batch_size: int = 64, device: str = "cpu",
+                      key: str = "") -> Path:
     """Run a frozen backbone once over every instance and cache its patch tokens (fp16).
 
     Writes ``cache_dir/tokens.npy`` (``(M, K, d)`` float16, memory-mappable) and
     ``cache_dir/index.parquet`` (``IID, instance, row``); both atomically (temp + rename).
+    ``key`` (:func:`token_cache_key`) is written last to ``cache_dir/key.json``, so a cache
+    interrupted half-way is never taken for a complete one.
     """
+    import json
+
     from .encoders import backbone_tokens
 
     out = Path(cache_dir)
     out.mkdir(parents=True, exist_ok=True)
     pairs = [(r, k) for r in range(len(source)) for k in range(int(source.counts[r]))]
     backbone = backbone.eval().to(device)
-    first = backbone_tokens(backbone, source.load([0], [0]).to(device))
+    first = backbone_tokens(backbone, to_float_images(source.load([0], [0]).to(device)))
     tmp = out / ".tokens.npy.tmp"
     mm = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float16,
                                    shape=(len(pairs),) + tuple(first.shape[1:]))
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
-        x = source.load([p[0] for p in chunk], [p[1] for p in chunk]).to(device)
+        x = to_float_images(source.load([p[0] for p in chunk], [p[1] for p in chunk]).to(device))
         mm[start:start + len(chunk)] = backbone_tokens(backbone, x).float().cpu().numpy()
     mm.flush()
     del mm
@@ -179,6 +259,9 @@ def precompute_tokens(backbone: torch.nn.Module, source: PhenotypeSource, iids: 
                           "instance": [k for _, k in pairs], "row": np.arange(len(pairs))})
     index.to_parquet(out / ".index.parquet.tmp", index=False)
     os.replace(out / ".index.parquet.tmp", out / "index.parquet")
+    if key:
+        (out / ".key.json.tmp").write_text(json.dumps({"key": key}))
+        os.replace(out / ".key.json.tmp", out / TOKEN_KEY_FILE)
     logger.info("cached %d token sets of shape %s in %s", len(pairs), tuple(first.shape[1:]), out)
     return out
 
@@ -239,10 +322,34 @@ def standardised_betas(betas: np.ndarray, state: GeneticState) -> np.ndarray:
     return (np.asarray(betas, dtype=np.float64) * state.std).astype(np.float32)
 
 
-def prs_input(dosages: np.ndarray, betas: np.ndarray) -> np.ndarray:
-    """Polygenic score ``Σ_j β_j·dosage_j`` as one column (missing dosages count as 0 here;
-    impute first for a mean-imputed score)."""
-    x = np.nan_to_num(np.asarray(dosages, dtype=np.float64))
+def prs_input(dosages: np.ndarray, betas: np.ndarray,
+              train_rows: np.ndarray | None = None) -> np.ndarray:
+    """Polygenic score ``Σ_j β_j·dosage_j`` as one column, missing dosages mean-imputed.
+
+    Parameters
+    ----------
+    dosages : (N, S) array
+        NaN = missing. A missing dosage is replaced by the variant's mean over ``train_rows``
+        (all rows when not given), as :func:`prepare_genetics` does; counting it as 0 would
+        pull the score of an individual with missing calls towards "no effect alleles".
+    betas : (S,) array
+    train_rows : (N,) bool or int array, optional
+        Rows whose non-missing dosages give the imputation means.
+
+    Returns
+    -------
+    (N, 1) float64.
+    """
+    x = np.asarray(dosages, dtype=np.float64)
+    miss = np.isnan(x)
+    if miss.any():
+        rows = np.arange(len(x)) if train_rows is None else _as_index(train_rows, len(x))
+        obs = ~miss[rows]
+        n_obs = obs.sum(axis=0)
+        # a variant never observed in the training rows has no mean: it contributes 0
+        mean = np.where(n_obs > 0, np.where(obs, x[rows], 0.0).sum(axis=0) / np.maximum(n_obs, 1),
+                        0.0)
+        x = np.where(miss, mean, x)
     return (x @ np.asarray(betas, dtype=np.float64)).reshape(-1, 1)
 
 
@@ -313,9 +420,10 @@ class Cohort:
     def rows(self, split: str) -> np.ndarray:
         return np.flatnonzero(self.split == split)
 
-    def dataset(self, split: str | None = None) -> "CohortDataset":
+    def dataset(self, split: str | None = None, g_dtype: torch.dtype = torch.float32
+                ) -> "CohortDataset":
         rows = np.arange(len(self.iids)) if split is None else self.rows(split)
-        return CohortDataset(self, rows)
+        return CohortDataset(self, rows, g_dtype=g_dtype)
 
 
 class CohortDataset(torch.utils.data.Dataset):
@@ -325,11 +433,14 @@ class CohortDataset(torch.utils.data.Dataset):
     donor pool), ``row`` (cohort rows), and, when present, ``g`` (genetic input) and ``y``.
     """
 
-    def __init__(self, cohort: Cohort, rows: np.ndarray):
+    def __init__(self, cohort: Cohort, rows: np.ndarray, g_dtype: torch.dtype = torch.float32):
         self.cohort, self.rows = cohort, np.asarray(rows, dtype=np.int64)
         self.counts = cohort.source.counts[self.rows]
+        # the genetic input is standardised (residualised) dosages, no longer hard calls, so
+        # the compact form is float16 (g_dtype); the trainer widens batches on the device
+        np_dtype = np.float16 if g_dtype == torch.float16 else np.float32
         self.g = None if cohort.g is None else torch.from_numpy(
-            np.ascontiguousarray(cohort.g[self.rows], dtype=np.float32))
+            np.ascontiguousarray(cohort.g[self.rows], dtype=np_dtype))
         self.y = None if cohort.y is None else torch.from_numpy(cohort.y[self.rows])
 
     def __len__(self) -> int:
@@ -398,13 +509,18 @@ def _seed_worker(worker_id: int) -> None:
 
 
 def make_loader(dataset: CohortDataset, batch_sampler: Any, num_workers: int = 0,
-                seed: int = 0, pin_memory: bool = False) -> DataLoader:
-    """DataLoader over explicit batches; workers seeded from a seeded generator."""
+                seed: int = 0, pin_memory: bool = False, persistent: bool = False
+                ) -> DataLoader:
+    """DataLoader over explicit batches; workers seeded from a seeded generator.
+
+    ``persistent`` keeps the worker processes alive between epochs (needs
+    ``num_workers`` > 0), so they are not re-forked, with a copy of the dataset, every epoch.
+    """
     g = torch.Generator()
     g.manual_seed(seed)
     return DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=_collate,
                       num_workers=num_workers, worker_init_fn=_seed_worker, generator=g,
-                      pin_memory=pin_memory, persistent_workers=False)
+                      pin_memory=pin_memory, persistent_workers=persistent and num_workers > 0)
 
 
 # ============================================================================ files (gwaskit)
@@ -503,14 +619,24 @@ def load_cohort(cfg: Any, genetics: bool = True, only_iids: Sequence[str] | None
     keep_iids = [iids[r] for r in rows]
     source: PhenotypeSource = FileSource([paths[r] for r in rows], cfg.channels, cfg.image_size)
     if cfg.encoder == "frozen-backbone" and cfg.token_cache:
-        cache = Path(cfg.token_cache)
-        if not (cache / "tokens.npy").exists() or not (cache / "index.parquet").exists():
-            from .encoders import load_backbone
+        from .encoders import backbone_fingerprint, load_backbone
 
-            backbone = load_backbone(cfg.backbone_checkpoint, cfg.backbone_factory,
-                                     cfg.backbone_kwargs, trust_code=trust_code)
+        cache = Path(cfg.token_cache)
+        backbone = load_backbone(cfg.backbone_checkpoint, cfg.backbone_factory,
+                                 cfg.backbone_kwargs, trust_code=trust_code)
+        key = token_cache_key(
+            backbone_fingerprint(backbone, cfg.backbone_factory, cfg.backbone_kwargs),
+            keep_iids, [paths[r] for r in rows], cfg.channels, cfg.image_size)
+        found = read_token_cache_key(cache)
+        if found != key:
+            # another backbone, other weights or another image set: never reuse its tokens
+            logger.info("token cache %s: %s; rebuilding", cache,
+                        "absent or incomplete" if found is None
+                        else "stale (built for another backbone or image set)")
             precompute_tokens(backbone, source, keep_iids, str(cache),
-                              device="cuda" if torch.cuda.is_available() else "cpu")
+                              device="cuda" if torch.cuda.is_available() else "cpu", key=key)
+        else:
+            logger.info("token cache %s: key matches, reusing", cache)
         source = TokenSource(str(cache), keep_iids)
     per = per_iid.loc[keep_iids]
     if "split" in per.columns:
@@ -525,7 +651,7 @@ def load_cohort(cfg: Any, genetics: bool = True, only_iids: Sequence[str] | None
         if cfg.method == "prs":
             if betas is None:
                 raise InputError(f"{cfg.panel}: panel has no beta column (needed for prs)")
-            dosages = prs_input(dosages, betas)
+            dosages = prs_input(dosages, betas, train)
             betas = np.ones(1)
         g, state = prepare_genetics(dosages, train, covs)
         gbetas = None if betas is None else standardised_betas(betas, state)

@@ -29,7 +29,7 @@ import torch
 
 from gwaskit.io.output import atomic_path
 
-from .data import Cohort, all_instances_batches
+from .data import Cohort, all_instances_batches, to_float_images
 
 
 def fp32_context(device: torch.device | str) -> contextlib.AbstractContextManager:
@@ -63,7 +63,7 @@ def embed_cohort(model: torch.nn.Module, cohort: Cohort, cfg: Any, device: torch
     sums: torch.Tensor | None = None
     for items in all_instances_batches(ds.counts, batch_size):
         batch = ds.__getitems__(items)
-        x = batch["x"].to(device, dtype=torch.float32)
+        x = to_float_images(batch["x"].to(device))      # uint8 travels as uint8
         if x.dim() == 4 and (cfg.pixel_mean != 0.0 or cfg.pixel_std != 1.0):
             x = (x - cfg.pixel_mean) / cfg.pixel_std
         with fp32_context(device):
@@ -111,8 +111,8 @@ def write_embeddings(df: pd.DataFrame, path: str | os.PathLike, metadata: dict[s
 
 def export_checkpoint(checkpoint: str, out: str, cohort: Cohort | None = None,
                       device: str = "auto", batch_size: int = 0, overwrite: bool = False,
-                      config_overrides: list[str] | None = None, trust_code: bool = False
-                      ) -> Path:
+                      config_overrides: list[str] | None = None, trust_code: bool = False,
+                      split: str | None = None) -> Path:
     """Load a checkpoint, embed its cohort and write the parquet export.
 
     Parameters
@@ -134,6 +134,10 @@ def export_checkpoint(checkpoint: str, out: str, cohort: Cohort | None = None,
     trust_code : bool
         Allow a ``module:callable`` ``backbone_factory``: the checkpoint's configuration is
         data and cannot grant this by itself.
+    split : str, optional
+        Write only the individuals of this split (``"test"``: held out from training, the
+        ones a GWAS of the embedding should use). Default: every split, labelled in the
+        ``split`` column (``gwaskit scan`` then needs ``--split-value`` or ``--all-splits``).
     """
     from gwaskit.errors import InputError
     from gwaskit.io.output import check_writable
@@ -143,6 +147,7 @@ def export_checkpoint(checkpoint: str, out: str, cohort: Cohort | None = None,
     from .models import build_model
     from .train import load_checkpoint, resolve_device
 
+    split_filter = split
     check_writable(out, overwrite)
     ckpt = load_checkpoint(checkpoint)
     values = ckpt["config"]
@@ -172,7 +177,13 @@ def export_checkpoint(checkpoint: str, out: str, cohort: Cohort | None = None,
     model.to(dev)
     emb = embed_cohort(model, cohort, cfg, dev, batch_size or cfg.batch_size)
     df = embedding_frame(emb, cohort.iids, split, cohort.fids)
+    if split_filter is not None:
+        rows = (df["split"] == split_filter).to_numpy()
+        if not rows.any():
+            raise InputError(f"{checkpoint}: no individual in split {split_filter!r} "
+                             f"(splits: {', '.join(sorted(set(df['split'])))})")
+        df = df[rows].reset_index(drop=True)
     md = {"config_hash": cfg.hash(), "git_sha": git_sha(), "method": cfg.method,
           "epoch": int(ckpt["epoch"]), "representation": cfg.export_representation,
-          "checkpoint": str(checkpoint)}
+          "checkpoint": str(checkpoint), "split": split_filter or "all"}
     return write_embeddings(df, out, md, overwrite)

@@ -145,7 +145,7 @@ class GemcontModel(nn.Module):
         return z_p, z_g
 
     def training_loss(self, batch: Batch, augment: Callable, corrupt: Callable
-                      ) -> tuple[torch.Tensor, dict[str, float]]:
+                      ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         x = augment(batch["x"]) if augment is not None else batch["x"]
         g = corrupt(batch["g"], batch["idx"]) if corrupt is not None else batch["g"]
         z_p, z_g = self(x, g)
@@ -153,7 +153,9 @@ class GemcontModel(nn.Module):
         with torch.no_grad():
             sim = z_p @ z_g.t()
             acc = (sim.argmax(1) == torch.arange(len(sim), device=sim.device)).float().mean()
-        return loss, {"acc": float(acc), "temp": float((-self.logit_scale.detach()).exp())}
+        # tensors, not floats: converting here would wait on the device every step; the
+        # trainer reads them every ``log_every`` steps
+        return loss, {"acc": acc, "temp": (-self.logit_scale.detach()).exp()}
 
     @torch.no_grad()
     def embed(self, x: torch.Tensor) -> torch.Tensor:

@@ -20,6 +20,14 @@
   resumes on another.
 * Image augmentation needs images: asking for it on cached tokens or vectors is an error
   (:class:`InputError`), not a silent no-op.
+* Throughput: images may be held as uint8 and are scaled/normalised on the device per batch;
+  the loss, its finiteness and the logged metrics are read back to the host only every
+  ``log_every`` steps and at the end of an epoch (:attr:`Trainer.host_syncs` counts the reads),
+  so a non-finite loss raises at the next read, at most ``log_every`` steps late; the training
+  DataLoader is built once (persistent workers when ``num_workers`` > 0); on CUDA
+  ``cudnn_benchmark``, ``channels_last`` and ``compile`` (``nn.Module.compile`` in place, so
+  checkpoint keys do not change) are options; ``genetic_dtype: float16`` halves the host copy
+  of the genetic input (cast to float32 on the device).
 """
 from __future__ import annotations
 
@@ -40,7 +48,7 @@ from gwaskit.errors import InputError
 
 from .augment import Augment
 from .config import GemcontConfig
-from .data import Cohort, InstanceBatchSampler, make_loader
+from .data import Cohort, InstanceBatchSampler, make_loader, to_float_images
 from .models import build_model, param_groups
 from .scarf import scarf_corrupt
 
@@ -203,8 +211,9 @@ class Trainer:
             raise InputError(f"method {cfg.method}: the cohort has no genetic input")
         if cfg.method == "supervised" and cohort.y is None:
             raise InputError("method supervised: the cohort has no target (supervised_target)")
-        self.train_ds = cohort.dataset("train")
-        self.val_ds = cohort.dataset("val")
+        g_dtype = torch.float16 if cfg.genetic_dtype == "float16" else torch.float32
+        self.train_ds = cohort.dataset("train", g_dtype=g_dtype)
+        self.val_ds = cohort.dataset("val", g_dtype=g_dtype)
         if len(self.train_ds) < 2:
             raise InputError("fewer than 2 training individuals")
         n_genetic = 0 if cohort.g is None else cohort.g.shape[1]
@@ -212,6 +221,17 @@ class Trainer:
         check_augment_inputs(cfg, cohort.source.shape)
         self.model = build_model(cfg, cohort.source.shape, n_genetic, cohort.betas,
                                  n_targets, trust_code=trust_code).to(self.device)
+        cuda = self.device.type == "cuda"
+        if cuda:
+            torch.backends.cudnn.benchmark = bool(cfg.cudnn_benchmark)
+        self.channels_last = bool(cfg.channels_last and cuda and len(cohort.source.shape) == 3)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        if cfg.compile and cuda:
+            # in place: parameters and state_dict keys stay those of the plain module
+            self.model.encoder.compile()
+        self.host_syncs = 0      # device-to-host reads in the training loop (see log_every)
+        self._loader = None
         self.meta = {"input_shape": list(cohort.source.shape), "n_genetic": int(n_genetic),
                      "n_targets": int(n_targets)}
         # generators: sampler on CPU; augmentation and SCARF on the training device
@@ -234,7 +254,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=(prec == "fp16"))
         self.scarf_pool = None
         if needs_g and cfg.scarf_pool == "cohort":
-            self.scarf_pool = self.train_ds.g.to(self.device)
+            self.scarf_pool = self.train_ds.g.to(self.device).float()
         self.epoch = 0
         self.best_val = float("inf")
         self.bad_epochs = 0
@@ -244,9 +264,15 @@ class Trainer:
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         nb = self.device.type == "cuda"
         out = {k: v.to(self.device, non_blocking=nb) for k, v in batch.items()}
-        x = out["x"]
+        # uint8 images and float16 dosages cross to the device compact, widen there
+        x = to_float_images(out["x"])
         if x.dim() == 4 and (self.cfg.pixel_mean != 0.0 or self.cfg.pixel_std != 1.0):
-            out["x"] = (x - self.cfg.pixel_mean) / self.cfg.pixel_std
+            x = (x - self.cfg.pixel_mean) / self.cfg.pixel_std
+        if self.channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        out["x"] = x
+        if "g" in out:
+            out["g"] = out["g"].float()
         return out
 
     def _corrupt(self, g: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
@@ -261,13 +287,23 @@ class Trainer:
                               enabled=self.amp_dtype is not None)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> tuple[float, dict[str, float]]:
-        """One optimiser step on a (device) batch; returns the loss and logs."""
+        """One optimiser step on a (device) batch; returns the loss and logs as floats.
+
+        Reads the loss back (one host sync); the epoch loop uses :meth:`_step`, which does not.
+        """
+        loss, logs = self._step(batch)
+        loss_f = float(loss)
+        if not math.isfinite(loss_f):
+            raise FloatingPointError(f"non-finite loss at step {self.scheduler.step_num}")
+        return loss_f, {k: float(v) for k, v in logs.items()}
+
+    def _step(self, batch: dict[str, torch.Tensor]
+              ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One optimiser step; the loss and logs stay on the device (no host sync)."""
         self.scheduler.apply()
         with self._autocast():
             loss, logs = self.model.training_loss(
                 batch, self.augment if self.augment else None, self._corrupt)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite loss at step {self.scheduler.step_num}")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if self.cfg.grad_clip > 0:
@@ -277,29 +313,58 @@ class Trainer:
         self.scaler.update()
         self.model.after_step()
         self.scheduler.step()
-        return float(loss.detach()), logs
+        return loss.detach(), logs
 
     # ------------------------------------------------------------------ epochs
+    @property
+    def loader(self) -> torch.utils.data.DataLoader:
+        """The training DataLoader, built once (persistent workers when ``num_workers`` > 0).
+
+        Each epoch's ``iter(loader)`` draws a new order from the checkpointed sampler
+        generator, so one loader gives the same batches as one loader per epoch.
+        """
+        if self._loader is None:
+            self._loader = make_loader(self.train_ds, self.sampler, self.cfg.num_workers,
+                                       seed=self.cfg.seed * 1000,
+                                       pin_memory=self.device.type == "cuda",
+                                       persistent=self.cfg.num_workers > 0)
+        return self._loader
+
+    def _read(self, values: list[torch.Tensor]) -> list[float]:
+        """One device-to-host transfer of several scalars (counted in :attr:`host_syncs`)."""
+        self.host_syncs += 1
+        return torch.stack([v.detach().float().reshape(()) for v in values]).cpu().tolist()
+
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
-        loader = make_loader(self.train_ds, self.sampler, self.cfg.num_workers,
-                             seed=self.cfg.seed * 1000 + self.epoch,
-                             pin_memory=self.device.type == "cuda")
         bar = _Progress(self.steps_per_epoch, f"epoch {self.epoch + 1}/{self.cfg.epochs}",
                         self.cfg.progress, self.cfg.log_every)
-        total, n_seen, t0 = 0.0, 0, time.perf_counter()
-        logs: dict[str, float] = {}
-        for i, batch in enumerate(loader):
+        every = max(1, int(self.cfg.log_every))
+        total = torch.zeros((), dtype=torch.float64, device=self.device)
+        n_seen, t0 = 0, time.perf_counter()
+        logs: dict[str, torch.Tensor] = {}
+        mean_loss, read_logs = float("nan"), []
+        n_steps = self.steps_per_epoch
+        for i, batch in enumerate(self.loader):
             batch = self._to_device(batch)
-            loss, logs = self.train_step(batch)
-            total += loss * len(batch["idx"])
+            loss, logs = self._step(batch)
+            total += loss.double() * len(batch["idx"])
             n_seen += len(batch["idx"])
-            bar.update(i, total / n_seen, n_seen / max(time.perf_counter() - t0, 1e-9))
+            if (i + 1) % every == 0 or i + 1 == n_steps:
+                # the only host sync: a non-finite loss poisons the running sum, so it is
+                # caught here (at most log_every steps after it happened)
+                got = self._read([total] + list(logs.values()))
+                mean_loss, read_logs = got[0] / n_seen, got[1:]
+                if not math.isfinite(mean_loss):
+                    raise FloatingPointError(
+                        f"non-finite loss by step {self.scheduler.step_num} "
+                        f"(checked every {every} steps)")
+            bar.update(i, mean_loss, n_seen / max(time.perf_counter() - t0, 1e-9))
         bar.close()
         dt = time.perf_counter() - t0
-        out = {"epoch": self.epoch + 1, "train_loss": total / max(n_seen, 1),
+        out = {"epoch": self.epoch + 1, "train_loss": mean_loss if n_seen else 0.0,
                "samples_per_s": n_seen / max(dt, 1e-9), "lr": self.optimizer.param_groups[0]["lr"]}
-        out.update({k: float(v) for k, v in logs.items()})
+        out.update(dict(zip(logs.keys(), read_logs)))
         return out
 
     @torch.no_grad()
@@ -311,16 +376,16 @@ class Trainer:
         sampler = InstanceBatchSampler(self.val_ds.counts, self.cfg.batch_size,
                                        torch.Generator().manual_seed(self.cfg.seed),
                                        shuffle=False, drop_last=False)
-        total, n = 0.0, 0
+        total, n = torch.zeros((), dtype=torch.float64, device=self.device), 0
         for batch in make_loader(self.val_ds, sampler, 0):
             if len(batch["idx"]) < 2:
                 continue
             batch = self._to_device(batch)
             with self._autocast():
                 loss, _ = self.model.training_loss(batch, None, None)
-            total += float(loss) * len(batch["idx"])
+            total += loss.detach().double() * len(batch["idx"])
             n += len(batch["idx"])
-        return total / n if n else float("nan")
+        return float(total) / n if n else float("nan")
 
     def fit(self, stop_after: int | None = None) -> list[dict[str, float]]:
         """Train from the current epoch to ``cfg.epochs`` (or ``stop_after`` more epochs).

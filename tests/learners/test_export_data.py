@@ -42,7 +42,9 @@ def test_export_schema_readable_by_gwaskit(tmp_path, tiny_cfg, tiny_cohort):
         export_checkpoint(str(tmp_path / "run" / "last.pt"), str(out), cohort=tiny_cohort)
     from gwaskit.io.tables import load_analysis_data
 
-    data = load_analysis_data(tiny_cohort.iids, out)
+    with pytest.raises(InputError, match="split holds 3 values"):  # the held-out guard
+        load_analysis_data(tiny_cohort.iids, out)
+    data = load_analysis_data(tiny_cohort.iids, out, all_splits=True)
     assert data.pheno_names == emb_cols and data.Y.shape == (60, 16)
     np.testing.assert_allclose(data.Y, df[emb_cols].to_numpy(dtype=np.float64))
 
