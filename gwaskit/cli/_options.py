@@ -17,7 +17,8 @@ import click
 from ..errors import InputError
 from ..io.selection import Selection
 
-__all__ = ["genotype_options", "selection_options", "pop_genotype_inputs", "pop_selection"]
+__all__ = ["genotype_options", "selection_options", "pop_genotype_inputs", "pop_selection",
+           "open_selected"]
 
 SELECTION_HELP_GROUP = "Sample/variant selection (plink2 semantics)"
 
@@ -151,3 +152,22 @@ def pop_genotype_inputs(kwargs: dict) -> dict:
         raise InputError("--sample goes with --bgen only")
     return {"genotypes": v[given[0]], "sample_file": v["sample_file"],
             "vcf_dosage": v["vcf_dosage"] or "auto"}
+
+
+def open_selected(geno: dict, selection: Selection, what: str = "genotypes"):
+    """Open the genotype flags (:func:`pop_genotype_inputs`) and apply ``selection``: the
+    reader every genotype-reading command works on (a
+    :class:`~gwaskit.io.selection.SelectedGenotypes` view when a filter is set)."""
+    from ..io.genotypes import open_genotypes
+    from ..io.selection import select_genotypes
+
+    try:
+        reader = open_genotypes(geno["genotypes"], sample_file=geno["sample_file"],
+                                vcf_dosage=geno["vcf_dosage"])
+    except InputError as e:
+        raise InputError(f"{what}: {e}") from None
+    try:
+        return select_genotypes(reader, selection)
+    except BaseException:
+        reader.close()
+        raise

@@ -7,16 +7,15 @@ from __future__ import annotations
 import click
 
 from ..errors import InputError
+from ._options import genotype_options, open_selected, pop_genotype_inputs, pop_selection, selection_options
 
 
 @click.command(name="clump", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--sumstats", "sumstats", multiple=True, required=True, type=click.Path(dir_okay=False),
               help="Association results (GWAS-SSF, plink2 .glm, REGENIE, plain SNP/P, gwaskit scan "
                    "output); repeat for several reports (PLINK multi-file --clump).")
-@click.option("--bgen", help="LD reference BGEN file(s) (path or quoted glob).")
-@click.option("--sample", "sample_file", type=click.Path(dir_okay=False), help=".sample file for --bgen.")
-@click.option("--bed", help="LD reference PLINK .bed prefix.")
-@click.option("--keep", type=click.Path(dir_okay=False), help="Reference samples to use (FID IID or IID per line).")
+@genotype_options
+@selection_options
 @click.option("--preset", type=click.Choice(["plink", "seed"]), default="plink", show_default=True,
               help="plink: p1 1e-4, p2 0.01, r2 0.5, 250 kb; seed: p1 5e-8, p2 0.01, r2 0.05, 5000 kb. "
                    "Explicit flags override.")
@@ -50,19 +49,23 @@ from ..errors import InputError
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Output (.tsv/.parquet for table; any name for plink). Top variants missing from "
                    "the reference go to <out>.missing_id.")
-def command(sumstats, bgen, sample_file, bed, keep, preset, p1, p2, r2, kb, allow_overlap, r2_method,
-            hard_call_threshold, snp_field, p_field, missing_as_singletons, fmt, members, scheduler,
-            workers, threads, quiet, overwrite, out):
-    """LD-clump association results (PLINK 1.9 --clump semantics)."""
+def command(sumstats, preset, p1, p2, r2, kb, allow_overlap, r2_method, hard_call_threshold,
+            snp_field, p_field, missing_as_singletons, fmt, members, scheduler, workers, threads,
+            quiet, overwrite, out, **kwargs):
+    """LD-clump association results (PLINK 1.9 --clump semantics).
+
+    The LD reference is one of --bgen, --bed, --pfile or --vcf; the selection flags pick its
+    samples and variants as in plink2."""
     from ..io.output import check_writable, table_format, write_table
     from ..io.sumstats import read_sumstats
-    from ..ld._readers import keep_mask, open_from_flags
     from ..engine.execute import Execution
     from ..ld.clump import PRESETS, write_plink
     from ..pipelines.clump import ClumpConfig, run_clump
     from .main import setup_logging
 
     setup_logging(quiet=quiet)
+    geno = pop_genotype_inputs(kwargs)
+    selection = pop_selection(kwargs)
     if scheduler and workers:
         raise InputError("--scheduler and --workers are mutually exclusive")
     execution = Execution(threads=threads, scheduler=scheduler, workers=workers)
@@ -82,13 +85,12 @@ def command(sumstats, bgen, sample_file, bed, keep, preset, p1, p2, r2, kb, allo
     reports = [read_sumstats(s, snp_field=snp_field, p_field=p_field, require=("variant_id", "p_value"),
                              columns=("variant_id", "p_value"))
                for s in sumstats]
-    with open_from_flags(bgen, bed, sample_file, what="LD reference") as reader:
-        samples = keep_mask(reader, keep)
+    with open_selected(geno, selection, what="LD reference") as reader:
         config = ClumpConfig(allow_overlap=allow_overlap, method=r2_method,
                              hard_call_threshold=hard_call_threshold,
                              missing_as_singletons=missing_as_singletons, **params)
-        res = run_clump(reports, reader, config, samples=samples, execution=execution,
-                        sample_file=sample_file)
+        res = run_clump(reports, reader, config, execution=execution,
+                        sample_file=geno["sample_file"])
     if fmt == "plink":
         write_plink(res, out, overwrite=overwrite)
     else:

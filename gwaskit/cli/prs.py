@@ -4,14 +4,13 @@ from __future__ import annotations
 import click
 
 from ..errors import InputError
+from ._options import genotype_options, open_selected, pop_genotype_inputs, pop_selection, selection_options
 
 
 @click.command(name="prs", context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--panel", required=True, type=click.Path(dir_okay=False), help="Panel table (gwaskit panel output).")
-@click.option("--bgen", help="BGEN file(s) (path or quoted glob).")
-@click.option("--sample", "sample_file", type=click.Path(dir_okay=False), help=".sample file for --bgen.")
-@click.option("--bed", help="PLINK .bed prefix.")
-@click.option("--keep", type=click.Path(dir_okay=False), help="Samples to score.")
+@genotype_options
+@selection_options
 @click.option("--covar", type=click.Path(dir_okay=False),
               help="Covariate table (IID [FID] + columns) to regress out of the score (adds score_resid).")
 @click.option("--covar-cols", help="Comma-separated covariate columns (default: all numeric).")
@@ -30,30 +29,30 @@ from ..errors import InputError
 @click.option("--quiet", is_flag=True)
 @click.option("--overwrite", is_flag=True)
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Score table (.tsv/.parquet).")
-def command(panel, bgen, sample_file, bed, keep, covar, covar_cols, fit_samples, chunk_size, scheduler,
-            workers, threads, quiet, overwrite, out):
+def command(panel, covar, covar_cols, fit_samples, chunk_size, scheduler, workers, threads, quiet,
+            overwrite, out, **kwargs):
     """Weighted allele-count score per sample (plink2 --score SCORE1_SUM)."""
     import numpy as np
     import pandas as pd
 
     from ..io.output import check_writable, table_format, write_table
-    from ..ld._readers import keep_mask, open_from_flags
     from ..loci.panel import read_panel
     from ..engine.execute import Execution
     from ..pipelines.prs import PrsConfig, run_prs
     from .main import setup_logging
 
     setup_logging(quiet=quiet)
+    geno = pop_genotype_inputs(kwargs)
+    selection = pop_selection(kwargs)
     if scheduler and workers:
         raise InputError("--scheduler and --workers are mutually exclusive")
     execution = Execution(threads=threads, scheduler=scheduler, workers=workers)
     table_format(out)
     check_writable(out, overwrite)
     pan = read_panel(panel)
-    with open_from_flags(bgen, bed, sample_file) as reader:
-        samples = keep_mask(reader, keep)
-        scores = run_prs(reader, pan, PrsConfig(chunk_size=chunk_size), samples=samples,
-                         execution=execution, sample_file=sample_file).table
+    with open_selected(geno, selection) as reader:
+        scores = run_prs(reader, pan, PrsConfig(chunk_size=chunk_size), execution=execution,
+                         sample_file=geno["sample_file"]).table
     if covar:
         # the one table reader: IDs as strings, delimiter sniffed, bad cells named
         from ..io.tables import check_id_overlap, numeric_matrix, read_table, select_columns

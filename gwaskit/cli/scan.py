@@ -10,6 +10,7 @@ import sys
 import click
 
 from ..errors import InputError
+from ._options import genotype_options, pop_genotype_inputs, pop_selection, selection_options
 
 
 def _split(values: tuple[str, ...]) -> list[str] | None:
@@ -19,10 +20,8 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 
 
 @click.command(name="scan", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--bgen", help="BGEN file(s): a path or a quoted glob such as 'chr*.bgen'.")
-@click.option("--sample", "sample_file", type=click.Path(dir_okay=False),
-              help=".sample file (when the BGEN has no embedded sample IDs).")
-@click.option("--bed", help="PLINK .bed/.bim/.fam prefix (or glob of prefixes).")
+@genotype_options
+@selection_options
 @click.option("--pheno", required=True, type=click.Path(dir_okay=False),
               help="Embedding/phenotype table (.parquet, .csv, or .tsv/.txt/.psam/.pheno[.gz]: "
                    "tab- or whitespace-separated) with IID (and FID); IDs are matched as strings.")
@@ -41,10 +40,6 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--pvalue", type=click.Choice(["exact", "chi2"]), default="exact", show_default=True,
               help="exact: Q ~ Beta(D/2, (N-c-D)/2) (F test); chi2: statistic vs chi2_D (LIMIX).")
 @click.option("--per-dim", is_flag=True, help="Also write per-dimension beta, SE and p (plink2 --glm).")
-@click.option("--maf", type=click.FloatRange(0, 0.5), default=0.0, show_default=True,
-              help="Minimum minor-allele frequency (analysis samples).")
-@click.option("--mac", type=click.FloatRange(min=0), default=0.0, show_default=True,
-              help="Minimum minor-allele count (dosage).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
               help="GEMM precision. float32: fastest, statistic within ~1e-5 relative of MANOVA; "
                    "float64: within 1e-8.")
@@ -84,10 +79,15 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Result table: .parquet, .tsv or .tsv.gz; metadata in <out>.meta.json.")
-def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca,
-            no_rank_normalize, test, pvalue, per_dim, maf, mac, dtype, chunk_size, threads, scheduler,
-            workers, resume, keep_parts, skip_bad_variants, quiet, overwrite, out, **held_out):
-    """Multi-trait (D-df) association scan of an embedding against every variant."""
+def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_rank_normalize, test,
+            pvalue, per_dim, dtype, chunk_size, threads, scheduler, workers, resume, keep_parts,
+            skip_bad_variants, quiet, overwrite, out, **kwargs):
+    """Multi-trait (D-df) association scan of an embedding against every variant.
+
+    Genotypes come from exactly one of --bgen, --bed, --pfile or --vcf; the selection flags
+    (--keep ... --info-min) act as in plink2 and are applied before the analysis, and what each
+    removed is logged and recorded in the metadata.
+    """
     from ..engine.execute import Execution, WorkersLostError
     from ..errors import GenotypeFormatError
     from ..io.output import check_writable, table_format, write_json, write_table
@@ -95,19 +95,21 @@ def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, catego
     from .main import setup_logging
 
     setup_logging(quiet=quiet)
+    geno = pop_genotype_inputs(kwargs)
+    selection = pop_selection(kwargs)
+    held_out = kwargs
     if pca is not None and no_pca:
         raise InputError("--pca and --no-pca are mutually exclusive")
-    if (bgen is None) == (bed is None):
-        raise InputError("give exactly one of --bgen or --bed")
     if scheduler and workers:
         raise InputError("--scheduler and --workers are mutually exclusive")
-    inputs = ScanInputs(genotypes=bgen if bgen is not None else bed, pheno=pheno,
-                        sample_file=sample_file, covar=covar)
+    inputs = ScanInputs(genotypes=geno["genotypes"], pheno=pheno,
+                        sample_file=geno["sample_file"], covar=covar,
+                        vcf_dosage=geno["vcf_dosage"])
     config = ScanConfig(pheno_cols=_split(pheno_cols), covar_cols=_split(covar_cols),
                         categorical=_split(categorical) or (),
                         pca=None if no_pca else (pca if pca is not None else "all"),
                         rank_normalize=not no_rank_normalize, test=test, pvalue=pvalue,
-                        per_dim=per_dim, maf=maf, mac=mac, dtype=dtype, chunk_size=chunk_size,
+                        per_dim=per_dim, dtype=dtype, chunk_size=chunk_size, selection=selection,
                         skip_bad_variants=skip_bad_variants,
                         # held-out split guard and ID matching (flags above --quiet)
                         split_col=held_out["split_col"],
@@ -180,7 +182,8 @@ def command(bgen, sample_file, bed, pheno, pheno_cols, covar, covar_cols, catego
     meta = {
         "command_line": " ".join(["gwaskit"] + [click.utils.make_str(a) for a in sys.argv[1:]]),
         "versions": package_versions(),
-        "inputs": {"bgen": bgen, "bed": bed, "sample": sample_file, "pheno": pheno, "covar": covar},
+        "inputs": {"genotypes": geno["genotypes"], "sample": geno["sample_file"],
+                   "vcf_dosage": geno["vcf_dosage"], "pheno": pheno, "covar": covar},
         **info,
     }
     write_json(meta, meta_path, overwrite=overwrite)

@@ -117,7 +117,11 @@ class GenotypeReader:
         ``variant_id``, ``effect_allele`` (the counted allele), ``other_allele``.
     paths : list of Path
         The files, in reading (natural chromosome) order.
+    vcf_dosage : str
+        The VCF FORMAT field choice it was opened with (see :func:`open_genotypes`).
     """
+
+    vcf_dosage: str = "auto"
 
     def __init__(self, backends: list, n_threads: int | None = None):
         self._backends = backends
@@ -498,6 +502,7 @@ def open_genotypes(
             logger.info("excluded %d multi-allelic (non-biallelic) variant(s): only biallelic "
                         "variants are read", n_multi)
         reader = GenotypeReader(backends, n_threads=n_threads)
+        reader.vcf_dosage = vcf_dosage  # reopened alike by tasks on other processes
     except BaseException:
         for b in backends:
             b.close()

@@ -32,6 +32,7 @@ from gwaskit.errors import InputError
 
 __all__ = [
     "Selection",
+    "SelectedGenotypes",
     "SelectionResult",
     "apply_selection",
     "normalize_chromosome",
@@ -39,6 +40,7 @@ __all__ = [
     "read_id_file",
     "read_variant_list",
     "read_variant_ranges",
+    "select_genotypes",
 ]
 
 _CODE = {"23": "X", "24": "Y", "25": "XY", "26": "MT", "M": "MT", "X": "X", "Y": "Y",
@@ -518,17 +520,23 @@ def apply_selection(reader, selection: Selection, chunk_size: int = 4000) -> Sel
             keepv &= ok
             step(flag, "variants", before, int(keepv.sum()))
 
+        # Thresholds are widened by plink2's kSmallEpsilon (2^-44) so that a value ON the
+        # threshold is kept as plink2 keeps it (80 samples, --geno 0.05: 4 missing calls stay,
+        # although 1 - 76/80 > 0.05 in floating point).
+        eps = 2.0 ** -44
         with np.errstate(invalid="ignore"):
             if selection.geno is not None:
-                # plink2 removes variants with missing rate strictly above the threshold
-                qstep("--geno", ~(qc["missing_rate"].to_numpy() > selection.geno))
+                # plink2: a whole number of missing calls, at most int(geno * n)
+                n_sel = len(sample_index)
+                n_missing = n_sel - qc["n_called"].to_numpy()
+                qstep("--geno", n_missing <= int(selection.geno * (1 + eps) * n_sel))
             maf = qc["minor_allele_frequency"].to_numpy()
             if selection.maf is not None:
-                qstep("--maf", maf >= selection.maf)
+                qstep("--maf", maf >= selection.maf * (1 - eps))
             if selection.max_maf is not None:
-                qstep("--max-maf", maf <= selection.max_maf)
+                qstep("--max-maf", maf <= selection.max_maf * (1 + eps))
             if selection.mac is not None:
-                qstep("--mac", qc["minor_allele_count"].to_numpy() >= selection.mac)
+                qstep("--mac", qc["minor_allele_count"].to_numpy() >= selection.mac * (1 - eps))
             if selection.info_min is not None:
                 qstep("--info-min", qc["info"].to_numpy() >= selection.info_min)
         variant_index = qc.index.to_numpy(dtype=np.int64)[keepv]
@@ -536,3 +544,120 @@ def apply_selection(reader, selection: Selection, chunk_size: int = 4000) -> Sel
     counts["n_samples"] = int(len(sample_index))
     counts["n_variants"] = int(len(variant_index))
     return SelectionResult(sample_index, variant_index, counts, log)
+
+
+class SelectedGenotypes:
+    """A genotype reader restricted to a :class:`SelectionResult`: the one way every command
+    sees only the selected samples and variants.
+
+    It has the reader API of :class:`gwaskit.io.genotypes.GenotypeReader` (``samples``,
+    ``sample_table``, ``variants`` with a RangeIndex over the SELECTED variants, ``paths``,
+    ``variants_per_file``, ``iter_dosages``, ``read_dosages``, ``variant_qc``); sample and
+    variant positions given to it are positions in the selection, translated to the parent's
+    before reading. Closing it closes the parent.
+
+    Parameters
+    ----------
+    reader
+        An open genotype reader.
+    result
+        What :func:`apply_selection` selected on ``reader`` (sorted positions).
+    """
+
+    def __init__(self, reader, result: SelectionResult):
+        self.parent = reader
+        self.sample_index = np.asarray(result.sample_index, dtype=np.int64)
+        self.variant_index = np.asarray(result.variant_index, dtype=np.int64)
+        self.selection = result
+        self.paths = reader.paths
+        self.vcf_dosage = getattr(reader, "vcf_dosage", "auto")
+        self.samples = np.asarray(reader.samples)[self.sample_index]
+        self.sample_table = reader.sample_table.iloc[self.sample_index].reset_index(drop=True)
+        self.variants = reader.variants.iloc[self.variant_index].reset_index(drop=True)
+        starts = np.concatenate([[0], np.cumsum(reader.variants_per_file)]).astype(np.int64)
+        file_of = np.searchsorted(starts, self.variant_index, side="right") - 1
+        self._per_file = np.bincount(file_of, minlength=len(self.paths)).tolist()
+
+    # -- reader API ---------------------------------------------------------------------------
+    @property
+    def n_samples(self) -> int:
+        return len(self.samples)
+
+    @property
+    def n_variants(self) -> int:
+        return len(self.variants)
+
+    @property
+    def variants_per_file(self) -> list[int]:
+        """Selected variants of each file, in :attr:`paths` order."""
+        return list(self._per_file)
+
+    def __repr__(self) -> str:
+        return f"SelectedGenotypes({self.n_samples} samples, {self.n_variants} variants of {self.parent!r})"
+
+    def __enter__(self) -> "SelectedGenotypes":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.parent.close()
+
+    def _parent_samples(self, samples):
+        if samples is None:
+            return self.sample_index
+        s = np.asarray(samples)
+        if s.dtype == bool:
+            if len(s) != self.n_samples:
+                raise InputError(f"sample mask has {len(s)} entries, the selection "
+                                 f"{self.n_samples} samples")
+            s = np.flatnonzero(s)
+        return self.sample_index[s.astype(np.int64)]
+
+    def _parent_variants(self, variants):
+        if variants is None:
+            return self.variant_index, np.arange(self.n_variants, dtype=np.int64)
+        v = np.asarray(variants)
+        if v.dtype == bool:
+            if len(v) != self.n_variants:
+                raise InputError(f"variant mask has {len(v)} entries, the selection "
+                                 f"{self.n_variants} variants")
+            v = np.flatnonzero(v)
+        v = np.sort(v.astype(np.int64))  # the parent reads (and returns) variants sorted
+        return self.variant_index[v], v
+
+    def read_dosages(self, samples=None, variants=None, dtype=np.float32,
+                     out: np.ndarray | None = None, stats: np.ndarray | None = None):
+        """As :meth:`GenotypeReader.read_dosages`; the table's index is the selection's."""
+        parent_v, local = self._parent_variants(variants)
+        _, dos = self.parent.read_dosages(samples=self._parent_samples(samples),
+                                          variants=parent_v, dtype=dtype, out=out, stats=stats)
+        return self.variants.iloc[local], dos
+
+    def iter_dosages(self, chunk_size: int = 1000, samples=None, variants=None,
+                     dtype=np.float32):
+        """As :meth:`GenotypeReader.iter_dosages`; the tables' index is the selection's."""
+        parent_v, local = self._parent_variants(variants)
+        start = 0
+        for _, dos in self.parent.iter_dosages(chunk_size, samples=self._parent_samples(samples),
+                                               variants=parent_v, dtype=dtype):
+            k = dos.shape[1]
+            yield self.variants.iloc[local[start:start + k]], dos
+            start += k
+
+    def variant_qc(self, samples=None, variants=None, chunk_size: int = 4000) -> pd.DataFrame:
+        """As :meth:`GenotypeReader.variant_qc`, indexed by selection position."""
+        parent_v, local = self._parent_variants(variants)
+        qc = self.parent.variant_qc(samples=self._parent_samples(samples), variants=parent_v,
+                                    chunk_size=chunk_size)
+        qc.index = pd.Index(local)
+        return qc
+
+
+def select_genotypes(reader, selection: Selection | None, chunk_size: int = 4000):
+    """``reader`` itself when ``selection`` is empty, else a :class:`SelectedGenotypes` view
+    of what :func:`apply_selection` keeps (the steps are logged)."""
+    if selection is None or selection.is_empty:
+        return reader
+    return SelectedGenotypes(reader, apply_selection(reader, selection, chunk_size))

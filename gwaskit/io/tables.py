@@ -378,6 +378,7 @@ def load_analysis_data(
     keep: Sequence[str] | None = None,
     *,
     allow_id_mismatch: bool = False,
+    samples_chosen: bool = False,
     split_col: str = "split",
     split_values: Sequence[str] | None = None,
     all_splits: bool = False,
@@ -399,6 +400,9 @@ def load_analysis_data(
         Optional IIDs to restrict the analysis to.
     allow_id_mismatch
         Accept an ID overlap that :func:`check_id_overlap` refuses (it is then only logged).
+    samples_chosen
+        ``genotype_iids`` are already a sample list the user chose explicitly (plink2
+        ``--keep``): like ``keep``, this answers the held-out guard.
     split_col, split_values, all_splits
         Held-out guard: a phenotype table whose ``split_col`` column holds more than one value
         (a learner's train/val/test labels) is refused unless ``split_values`` selects the
@@ -416,7 +420,8 @@ def load_analysis_data(
     logger.info("%d samples in the genotype files", len(geno))
 
     ph = read_table(pheno)
-    ph = _select_split(ph, pheno, split_col, split_values, all_splits, keep is not None)
+    ph = _select_split(ph, pheno, split_col, split_values, all_splits,
+                       keep is not None or samples_chosen)
     names = select_columns(ph, pheno_cols, pheno, "phenotype column")
     Y_all = numeric_matrix(ph, names, pheno, "phenotype column")
     if len(ph) == 0:

@@ -83,37 +83,6 @@ def open_reference(paths, sample_file: str | None = None):
     return open_genotypes(paths, sample_file=sample_file)
 
 
-def keep_mask(reader, keep_path: str | None) -> np.ndarray | None:
-    """Boolean sample mask from a ``--keep`` file (FID IID or IID per line, '#' header ok)."""
-    if keep_path is None:
-        return None
-    st = reader.sample_table
-    return keep_mask_ids(st["FID"].astype(str).to_numpy(), st["IID"].astype(str).to_numpy(), keep_path)
-
-
-def keep_mask_ids(fid: np.ndarray, iid: np.ndarray, keep_path: str) -> np.ndarray:
-    """:func:`keep_mask` on FID / IID arrays (str)."""
-    rows = []
-    with open(keep_path) as fh:
-        for line in fh:
-            tok = line.split()
-            if not tok or tok[0].startswith("#") or tok[0] in ("FID", "IID"):
-                continue
-            rows.append(tok)
-    if not rows:
-        raise InputError(f"{keep_path}: --keep file lists no samples")
-    if len(rows[0]) >= 2:
-        want = {(r[0], r[1]) for r in rows}
-        mask = np.array([(f, i) in want for f, i in zip(fid, iid)])
-        if not mask.any():  # maybe IID-only lines with extra columns
-            mask = np.isin(iid, [r[0] for r in rows])
-    else:
-        mask = np.isin(iid, [r[0] for r in rows])
-    if not mask.any():
-        raise InputError(f"{keep_path}: no --keep sample found in the genotype data")
-    return mask
-
-
 def open_from_flags(bgen: str | None, bed: str | None, sample_file: str | None = None, what: str = "genotypes"):
     """Open ``--bgen``/``--bed`` CLI inputs (exactly one must be given)."""
     if (bgen is None) == (bed is None):

@@ -257,6 +257,8 @@ def _mask_source(reader, samples, hard_call_threshold, max_bytes):
     """Fast path for a single .bed reference (exact hard calls, no float round trip)."""
     paths = getattr(reader, "paths", None)
     bed = None
+    if getattr(reader, "parent", None) is not None:
+        paths = None  # a selection view: its rows are not the file's rows
     if paths is not None and len(paths) == 1 and str(paths[0]).endswith(".bed"):
         bed = str(paths[0])
     elif hasattr(reader, "prefix") and Path(str(reader.prefix) + ".bed").exists():
@@ -569,6 +571,8 @@ class _ClumpJob:
     method: str
     hard_call_threshold: float
     cache_mb: float
+    vcf_dosage: str = "auto"
+    selected: object = None  # SelectionResult of a SelectedGenotypes reference (reopened alike)
 
 
 def clump_part(job: _ClumpJob, part: _Prep, reader) -> tuple[list, list]:
@@ -604,7 +608,9 @@ def _clump_core_parts(reports, vid, chrom, pos, reader, run_parts, *, samples, s
     job = _ClumpJob(paths=paths, sample_file=os.path.abspath(sample_file) if sample_file else None,
                     samples=samples, n_variants=len(vid), n_samples=len(reader.samples), p2=p2,
                     r2=r2, allow_overlap=allow_overlap, method=method,
-                    hard_call_threshold=hard_call_threshold, cache_mb=cache_mb)
+                    hard_call_threshold=hard_call_threshold, cache_mb=cache_mb,
+                    vcf_dosage=getattr(reader, "vcf_dosage", "auto"),
+                    selected=getattr(reader, "selection", None))
     rows, mem_rows = _merge_parts(run_parts(job, parts))
     return _Core(rows, mem_rows, prep.missing, len(prep.cand))
 

@@ -47,7 +47,8 @@ class ClumpConfig:
 def _worker_task(job, part):
     """One chromosome on a Dask worker: the worker reopens the LD reference itself."""
     pin_blas_single_thread()
-    reader = worker_reader(job.paths, job.sample_file, job.n_variants, job.n_samples)
+    reader = worker_reader(job.paths, job.sample_file, job.n_variants, job.n_samples,
+                           vcf_dosage=job.vcf_dosage, selected=job.selected)
     with capture_logs() as records:
         res = clump_part(job, part, reader)
     return res, records

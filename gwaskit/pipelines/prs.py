@@ -54,12 +54,15 @@ class _PrsJob:
     panel: object
     n_variants: int
     n_samples: int
+    vcf_dosage: str = "auto"
+    selected: object = None  # SelectionResult of a SelectedGenotypes reader (reopened alike)
 
 
 def _prs_chunk_task(job: _PrsJob, span: tuple[int, int]):
     """One panel chunk on a Dask worker: ``(partial score or None, captured log records)``."""
     pin_blas_single_thread()
-    reader = worker_reader(job.paths, job.sample_file, job.n_variants, job.n_samples)
+    reader = worker_reader(job.paths, job.sample_file, job.n_variants, job.n_samples,
+                           vcf_dosage=job.vcf_dosage, selected=job.selected)
     with capture_logs() as records:
         part = partial_score(reader, job.panel.iloc[span[0]:span[1]], job.samples)
     return part, records
@@ -99,7 +102,8 @@ def run_prs(reader, panel, config: PrsConfig | None = None, *, samples=None,
     job = _PrsJob(paths=reader_files(reader, "prs") if distributed else [],
                   sample_file=os.path.abspath(sample_file) if sample_file else None,
                   samples=samples, panel=p, n_variants=len(reader.variants),
-                  n_samples=len(reader.samples))
+                  n_samples=len(reader.samples), vcf_dosage=getattr(reader, "vcf_dosage", "auto"),
+                  selected=getattr(reader, "selection", None))
     results: dict = {}
     nxt = 0
 

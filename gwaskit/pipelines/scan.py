@@ -30,6 +30,7 @@ from ..engine.execute import Execution, run_tasks
 from ..engine.plan import Chunk, plan_chunks
 from ..engine.workers import cached_per_process, file_signature, pin_blas_single_thread
 from ..errors import GenotypeFormatError, InputError
+from ..io.selection import Selection, SelectedGenotypes, SelectionResult, apply_selection
 from ..stats.multitrait import ERR_OK, OUTPUT_COLUMNS, PVALUE_LAWS, TESTS, MultiTraitScan
 from ..stats.pvalues import lambda_gc
 
@@ -57,16 +58,19 @@ class ScanInputs:
 
     Parameters
     ----------
-    genotypes : BGEN path(s) or glob, or PLINK ``.bed`` prefix(es)
+    genotypes : BGEN path(s) or glob, PLINK ``.bed`` or PLINK 2 ``.pgen`` prefix(es), VCF/BCF
+        file(s) (see :func:`~gwaskit.io.genotypes.open_genotypes`)
     pheno : phenotype (embedding) table: ``.parquet``, ``.tsv[.gz]`` or ``.csv`` with IID
     sample_file : ``.sample`` for BGEN files without embedded sample IDs
     covar : covariate table
+    vcf_dosage : VCF FORMAT field read as dosage (``auto``: DS, else GP, else GT)
     """
 
     genotypes: str | tuple[str, ...]
     pheno: str
     sample_file: str | None = None
     covar: str | None = None
+    vcf_dosage: str = "auto"
 
     def __post_init__(self) -> None:
         if not self.genotypes:
@@ -99,6 +103,11 @@ class ScanConfig:
         rows, samples are kept explicitly, or ``all_splits`` uses every row
     allow_id_mismatch : accept a sample-ID overlap that looks wrong (under 50% matched, or
         IDs equal but for leading zeros); it is then only logged
+    selection : plink2-style sample and variant filters (:class:`~gwaskit.io.selection.Selection`),
+        applied before anything else, in plink2's order; unlike ``maf``/``mac`` (which mark
+        variants ``LOW_MAF`` over the analysed samples and keep their rows), its dosage filters
+        remove variants, computed over every selected genotype sample as plink2 does. A
+        ``--keep`` file also answers the held-out guard (it says which rows to use).
     """
 
     pheno_cols: tuple[str, ...] | None = None
@@ -118,8 +127,15 @@ class ScanConfig:
     all_splits: bool = False
     split_col: str = "split"
     allow_id_mismatch: bool = False
+    selection: Selection = Selection()
 
     def __post_init__(self) -> None:
+        sel = self.selection
+        if isinstance(sel, dict):  # a configuration read back from a run's metadata
+            sel = Selection(**{k: v for k, v in sel.items() if not k.startswith("_")})
+            object.__setattr__(self, "selection", sel)
+        if not isinstance(sel, Selection):
+            raise InputError("selection: expected a gwaskit.io.selection.Selection or a dict")
         object.__setattr__(self, "split_values", _tuple(self.split_values))
         for name in ("pheno_cols", "covar_cols"):
             object.__setattr__(self, name, _tuple(getattr(self, name)))
@@ -146,6 +162,7 @@ class ScanConfig:
         opts = asdict(self)
         opts.pop("skip_bad_variants")
         opts.pop("allow_id_mismatch")  # a gate: it lets a run start, never changes its bits
+        opts["selection"] = self.selection.fingerprint()  # filter files enter by content
         return opts
 
     def fingerprint(self) -> str:
@@ -181,12 +198,14 @@ class ScanJob:
 
     paths: list[str]
     sample_file: str | None
-    sample_index: np.ndarray
+    sample_index: np.ndarray  # positions among the selected samples (all when no selection)
     model: MultiTraitScan  # fitted
     dtype: str
     per_dim: bool
     skip_bad_variants: bool
-    n_variants: int
+    n_variants: int  # in the files, before any selection
+    vcf_dosage: str = "auto"
+    selected: SelectionResult | None = None  # the Selection's samples and variants
 
 
 @dataclass
@@ -201,7 +220,8 @@ def _reader_for(job: ScanJob):
     from ..io.genotypes import open_genotypes
 
     def opener():
-        r = open_genotypes(list(job.paths), sample_file=job.sample_file, n_threads=1)
+        r = open_genotypes(list(job.paths), sample_file=job.sample_file, n_threads=1,
+                           vcf_dosage=job.vcf_dosage)
         if r.n_variants != job.n_variants:
             r.close()
             raise GenotypeFormatError(
@@ -209,8 +229,9 @@ def _reader_for(job: ScanJob):
                 f"planned {job.n_variants} (genotype files must be the same on every worker)")
         return r
 
-    return cached_per_process(("scan", tuple(job.paths), job.sample_file),
-                              file_signature(job.paths), opener)
+    reader = cached_per_process(("scan", tuple(job.paths), job.sample_file, job.vcf_dosage),
+                                file_signature(job.paths), opener)
+    return reader if job.selected is None else SelectedGenotypes(reader, job.selected)
 
 
 _BUFFERS = threading.local()
@@ -321,22 +342,34 @@ _GENOTYPE_HASH_BYTES = 64 << 20
 
 def _genotype_fingerprints(paths: Sequence[str]) -> list[dict]:
     """Fingerprints of genotype files: a BGEN's header and sample block (bytes ``0 .. 4 +
-    offset``); a PLINK fileset's .bim and .fam in full and its .bed's first bytes."""
+    offset``); a PLINK fileset's .bim and .fam (.pvar and .psam) in full and its .bed's
+    (.pgen's) first bytes; a VCF/BCF's first :data:`_GENOTYPE_HASH_BYTES` and any index.
+    Size and mtime cover every file's remainder."""
     from ..engine.checkpoint import fingerprint_file
 
+    filesets = {".bed": ((".bed", 3), (".bim", None), (".fam", None)),
+                ".pgen": ((".pgen", 64), (".pvar", None), (".psam", None))}
     out = []
     for path in paths:
         p = Path(path)
+        name = p.name.lower()
         if p.suffix == ".bgen":
             with open(p, "rb") as fh:
                 offset = int.from_bytes(fh.read(4), "little")
             out.append(fingerprint_file(p, hash_bytes=min(4 + offset, _GENOTYPE_HASH_BYTES)))
-            continue
-        stem = p.with_suffix("") if p.suffix == ".bed" else p
-        for ext, head in ((".bed", 3), (".bim", None), (".fam", None)):
-            q = Path(str(stem) + ext)
-            if q.exists():
-                out.append(fingerprint_file(q, hash_bytes=head))
+        elif name.endswith((".vcf", ".vcf.gz", ".bcf", ".vcf.bgz")):
+            out.append(fingerprint_file(p, hash_bytes=_GENOTYPE_HASH_BYTES))
+            for ext in (".tbi", ".csi"):
+                if Path(str(p) + ext).exists():
+                    out.append(fingerprint_file(str(p) + ext))
+        else:
+            stem = p.with_suffix("") if p.suffix in filesets else p
+            kind = p.suffix if p.suffix in filesets else (
+                ".pgen" if Path(str(stem) + ".pgen").exists() else ".bed")
+            for ext, head in filesets[kind]:
+                q = Path(str(stem) + ext)
+                if q.exists():
+                    out.append(fingerprint_file(q, hash_bytes=head))
     return out
 
 
@@ -384,10 +417,16 @@ def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
     # chunks run on the executor's threads, each decoding its own chunk: one reader thread
     reader = open_genotypes(inputs.genotypes if isinstance(inputs.genotypes, str)
                             else list(inputs.genotypes), sample_file=inputs.sample_file,
-                            n_threads=1)
+                            n_threads=1, vcf_dosage=inputs.vcf_dosage)
+    n_file_variants = reader.n_variants
     wd = None
     meta: dict = {}
+    selected = None
     try:
+        if not config.selection.is_empty:
+            selected = apply_selection(reader, config.selection)
+            reader = SelectedGenotypes(reader, selected)
+            meta["selection"] = {"counts": selected.counts, "log": selected.log}
         sizes = reader.variants_per_file
         chunks = plan_chunks(sizes, config.chunk_size)
         paths = [os.path.abspath(str(p)) for p in reader.paths]
@@ -409,6 +448,7 @@ def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
                                   covar_cols=list(config.covar_cols) if config.covar_cols else None,
                                   categorical=list(config.categorical),
                                   allow_id_mismatch=config.allow_id_mismatch,
+                                  samples_chosen=bool(config.selection.keep),
                                   split_col=config.split_col, all_splits=config.all_splits,
                                   split_values=(list(config.split_values)
                                                 if config.split_values else None))
@@ -448,7 +488,8 @@ def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
                                                 if inputs.sample_file else None),
                       sample_index=np.asarray(data.sample_index, dtype=np.int64), model=model,
                       dtype=config.dtype, per_dim=config.per_dim,
-                      skip_bad_variants=config.skip_bad_variants, n_variants=len(reader.variants))
+                      skip_bad_variants=config.skip_bad_variants, n_variants=n_file_variants,
+                      vcf_dosage=inputs.vcf_dosage, selected=selected)
         if execution.distributed:
             reader.close()  # the workers open the files themselves
             task = run_chunk
@@ -480,6 +521,7 @@ def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
                     f"{k}: {v}" for k, v in counts.items() if k != ERR_OK))
     meta.update({
         "config": asdict(config), "config_fingerprint": config.fingerprint(),
+        "n_variants_in_files": n_file_variants,
         "n": model.n_, "d": model.d_, "c": model.c_, "df2_exact": model.df2_,
         "dimensions": model.dim_names_, "phenotypes": list(data.pheno_names),
         "covariates_kept": model.covariates_kept_, "covariates_dropped": model.covariates_dropped_,

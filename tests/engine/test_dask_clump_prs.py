@@ -229,3 +229,32 @@ def test_clump_parts_merge_like_in_process():
     assert mem_rows == [(int(x[0]), int(x[1]), *x[2:]) for x in whole[1]]
     assert len(set(p[[r[-1] for r in rows]])) < len(rows)  # ties in p among index variants
     assert len({r[1] for r in rows}) == 3 and len(rows) > 5
+
+
+def test_selection_identical_on_a_local_cluster(ld_data, tmp_path):
+    """--keep/--chr/--maf on a LocalCluster: the workers reopen the files and apply the
+    client's selection (not the whole files), so clump, prs and scan equal an in-process run."""
+    (tmp_path / "keep.txt").write_text("".join(f"f{i} i{i}\n" for i in range(0, 240, 2)))
+    sel = ["--keep", tmp_path / "keep.txt", "--chr", "1,3", "--maf", "0.05"]
+    rng = np.random.default_rng(0)
+    pd.DataFrame({"IID": [f"i{i}" for i in range(240)],
+                  **{f"emb_{k}": rng.normal(size=240) for k in range(2)}}).to_csv(
+        tmp_path / "emb.tsv", sep="\t", index=False)
+    jobs = {
+        "clump": (["clump", "--sumstats", ld_data["ss"], "--bgen", ld_data["bgen"], "--format",
+                   "plink", "--p1", "1e-3", "--r2", "0.2"], "clumped"),
+        "prs": (["prs", "--panel", ld_data["panel"], "--bed", ld_data["bed"], "--chunk-size",
+                 "40"], "tsv"),
+        "scan": (["scan", "--bed", ld_data["bed"], "--pheno", tmp_path / "emb.tsv",
+                  "--chunk-size", "100"], "tsv"),
+    }
+    for name, (args, ext) in jobs.items():
+        a, b = tmp_path / f"{name}_in.{ext}", tmp_path / f"{name}_lc.{ext}"
+        _ok(_gwaskit(*args, *sel, "--threads", "1", "--quiet", "--out", a))
+        _ok(_gwaskit(*args, *sel, "--workers", "2", "--quiet", "--out", b))
+        assert a.read_bytes() == b.read_bytes(), name
+        whole = tmp_path / f"{name}_all.{ext}"
+        _ok(_gwaskit(*args, "--threads", "1", "--quiet", "--out", whole))
+        assert whole.read_bytes() != a.read_bytes(), name  # the selection changed the result
+    scan = pd.read_csv(tmp_path / "scan_in.tsv", sep="\t", dtype={"chromosome": str})
+    assert set(scan["chromosome"]) == {"1", "3"}

@@ -181,6 +181,9 @@ def _cases(d: Path, fam: pd.DataFrame, variants: pd.DataFrame):
                     ["--chr", "1-3", "--max-maf", 0.2231]),
         "mac": (Selection(chromosomes="1-3", mac=23), ["--chr", "1-3", "--mac", 23]),
         "geno": (Selection(geno=0.0311), ["--geno", 0.0311]),
+        # 40 samples: 2 missing calls is a rate of exactly 0.05, which plink2 keeps
+        "geno_tie": (Selection(keep=d / "keep_hdr.txt", geno=0.05),
+                     ["--keep", d / "keep_hdr.txt", "--geno", 0.05]),
         "keep_maf_geno": (Selection(keep=d / "keep_hdr.txt", chromosomes="1-3", maf=0.1317,
                                     geno=0.0411),
                           ["--keep", d / "keep_hdr.txt", "--chr", "1-3", "--maf", 0.1317,
@@ -190,7 +193,7 @@ def _cases(d: Path, fam: pd.DataFrame, variants: pd.DataFrame):
 
 CASES = ["keep_header", "keep_fid_iid", "keep_iid_hdr", "keep_iid", "keep_fam", "remove", "keep_remove",
          "extract", "exclude", "extract_range", "extract_bed0", "exclude_range", "chr",
-         "chr_bp", "maf", "max_maf", "mac", "geno", "keep_maf_geno"]
+         "chr_bp", "maf", "max_maf", "mac", "geno", "geno_tie", "keep_maf_geno"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -234,3 +237,38 @@ def test_selection_log_and_counts(bedset, tmp_path):
     assert res.counts["keep"]["remain"] == 40 and res.counts["keep"]["removed"] == N - 40
     assert res.log[0] == f"--keep: 40 samples remain ({N - 40} removed)"
     assert res.counts["n_variants"] == len(got_v)
+
+
+def test_selected_genotypes_view_reads_the_selection(bedset, tmp_path):
+    """The view's samples/variants/dosages/qc are the parent's at the selected positions."""
+    from gwaskit.io.selection import SelectedGenotypes, select_genotypes
+
+    prefix, fam, variants = bedset
+    sel, _ = _cases(tmp_path, fam, variants)["keep_maf_geno"]
+    parent = open_genotypes(str(prefix) + ".bed")
+    res = apply_selection(parent, sel)
+    view = SelectedGenotypes(parent, res)
+    assert view.samples.tolist() == parent.samples[res.sample_index].tolist()
+    assert view.variants["variant_id"].tolist() == \
+        parent.variants["variant_id"].to_numpy()[res.variant_index].tolist()
+    assert list(view.variants.index) == list(range(len(res.variant_index)))
+    assert sum(view.variants_per_file) == view.n_variants
+    _, full = parent.read_dosages(samples=res.sample_index, variants=res.variant_index,
+                                  dtype=np.float64)
+    _, got = view.read_dosages(dtype=np.float64)
+    np.testing.assert_array_equal(got, full)
+    # local positions, any order for samples, masks, and the tables' local index
+    t, part = view.read_dosages(samples=[3, 0], variants=[5, 1], dtype=np.float64)
+    assert list(t.index) == [1, 5]
+    np.testing.assert_array_equal(part, full[[3, 0]][:, [1, 5]])
+    chunks = list(view.iter_dosages(chunk_size=7, dtype=np.float64))
+    np.testing.assert_array_equal(np.hstack([c[1] for c in chunks]), full)
+    assert np.concatenate([c[0].index for c in chunks]).tolist() == list(range(view.n_variants))
+    qc = view.variant_qc()
+    ref = parent.variant_qc(samples=res.sample_index, variants=res.variant_index)
+    np.testing.assert_array_equal(qc.to_numpy(), ref.to_numpy())
+    assert list(qc.index) == list(range(view.n_variants))
+    with pytest.raises(InputError, match="mask"):
+        view.read_dosages(samples=np.ones(N, dtype=bool))
+    assert select_genotypes(parent, Selection()) is parent  # nothing to select: the reader
+    view.close()

@@ -212,7 +212,7 @@ def test_keep_subset_and_array_reader():
 
 def test_bgen_reference_and_keep_match_plink19(plink1_9, plink2, data, tmp_path):
     """LD reference as BGEN (plink2 export, ALT first) and a --keep subset give PLINK's result."""
-    from gwaskit.ld._readers import keep_mask
+    from gwaskit.io.selection import Selection, select_genotypes
 
     prefix, report, *_ = data
     subprocess.run([plink2, "--bfile", prefix, "--export", "bgen-1.2", "bits=8", "--out", str(tmp_path / "b")],
@@ -221,10 +221,10 @@ def test_bgen_reference_and_keep_match_plink19(plink1_9, plink2, data, tmp_path)
     fam.iloc[::3, :2].to_csv(tmp_path / "keep.txt", sep=" ", header=False, index=False)
     ref = _plink_clump(plink1_9, prefix, report, tmp_path / "p", 1e-4, 0.01, 0.5, 250,
                        extra=["--keep", str(tmp_path / "keep.txt")])
-    with open_reference(str(tmp_path / "b.bgen"), sample_file=str(tmp_path / "b.sample")) as rd:
-        mask = keep_mask(rd, str(tmp_path / "keep.txt"))
-        assert mask.sum() == len(fam.iloc[::3])
-        res = clump(read_sumstats(report), rd, samples=mask)
+    rd = open_reference(str(tmp_path / "b.bgen"), sample_file=str(tmp_path / "b.sample"))
+    with select_genotypes(rd, Selection(keep=str(tmp_path / "keep.txt"))) as view:
+        assert view.n_samples == len(fam.iloc[::3])
+        res = clump(read_sumstats(report), view)
     assert format_plink(res) == ref
 
 

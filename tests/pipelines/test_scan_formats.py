@@ -57,3 +57,24 @@ def test_bgen_pgen_vcf_give_the_same_scan(files):
                                    rtol=1e-12, atol=0, equal_nan=True)
     ok = ref["errcode"] == "."
     assert ok.sum() == M - 1
+
+
+def test_cli_pfile_vcf_bgen_flags_give_the_same_scan(files, tmp_path):
+    """The same through the CLI: ``--bgen``, ``--pfile PREFIX`` and ``--vcf`` (with a
+    selection flag, applied alike to every format)."""
+    import json
+
+    from gwaskit.cli.main import main
+
+    (tmp_path / "keep.txt").write_text("".join(f"s{i}\n" for i in range(0, N, 2)))
+    out = {}
+    for flag, path in (("--bgen", files["bgen"]), ("--pfile", str(files["pgen"])[:-5]),
+                       ("--vcf", files["vcf"])):
+        o = tmp_path / f"{flag[2:]}.tsv"
+        main(["scan", flag, str(path), "--pheno", str(files["pheno"]), "--no-pca", "--dtype",
+              "float64", "--keep", str(tmp_path / "keep.txt"), "--quiet", "--out", str(o)])
+        out[flag] = pd.read_csv(o, sep="\t")
+        assert json.loads(Path(str(o) + ".meta.json").read_text())["n"] == N // 2
+    for flag in ("--pfile", "--vcf"):
+        np.testing.assert_allclose(out[flag]["chisq"], out["--bgen"]["chisq"], rtol=1e-12)
+        assert out[flag]["variant_id"].tolist() == out["--bgen"]["variant_id"].tolist()
