@@ -326,6 +326,7 @@ class GenotypeReader:
         read.
         """
         from gwaskit.io._bgen_numba_fns import column_stats_range
+        from gwaskit.stats.quality import mach_r2
 
         if chunk_size < 1:
             raise InputError(f"chunk_size must be >= 1, not {chunk_size}")
@@ -354,7 +355,6 @@ class GenotypeReader:
         mean = st[:, 2]
         with np.errstate(invalid="ignore", divide="ignore"):
             eaf = mean / 2.0
-            info = (st[:, 3] / n) / (mean * (1.0 - eaf))
             missing = 1.0 - n / ns if ns else np.full(len(n), np.nan)
         return pd.DataFrame(
             {
@@ -363,7 +363,7 @@ class GenotypeReader:
                 "minor_allele_frequency": np.minimum(eaf, 1.0 - eaf),
                 "minor_allele_count": np.minimum(ssum, 2.0 * n - ssum),
                 "missing_rate": missing,
-                "info": info,
+                "info": mach_r2(n, mean, st[:, 3]),
             },
             index=pd.Index(vidx, name="variant"),
         )

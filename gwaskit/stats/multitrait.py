@@ -42,6 +42,7 @@ import pandas as pd
 from .._log import logger
 from ..errors import InputError
 from . import pvalues as _pv
+from .quality import mach_r2
 from .transforms import (covariate_basis, drop_collinear, pca_project, rank_inverse_normal,
                          one_blas_thread)
 
@@ -51,7 +52,7 @@ TESTS = ("scaled-lrt", "wilks")
 PVALUE_LAWS = ("exact", "chi2")
 PCA_MAX_DEFAULT = 256
 OUTPUT_COLUMNS = ["chromosome", "base_pair_location", "variant_id", "effect_allele",
-                  "other_allele", "effect_allele_frequency", "n", "chisq", "df", "p_value",
+                  "other_allele", "effect_allele_frequency", "info", "n", "chisq", "df", "p_value",
                   "neg_log_10_p_value", "errcode"]
 ERR_OK = "."
 
@@ -223,7 +224,9 @@ class MultiTraitScan:
 
         Returns a dict of 1-D arrays (or a DataFrame with ``as_frame=True``): ``q``, ``chisq``,
         ``df``, ``p_value``, ``neg_log_10_p_value``, ``errcode`` (``'.'`` when tested),
-        ``effect_allele_frequency`` (mean dosage / 2), ``n``, and with ``per_dim``
+        ``effect_allele_frequency`` (mean dosage / 2 over the non-missing calls), ``info``
+        (MaCH R² of those calls: population variance / (2p(1-p)), plink2's ``MACH_R2``; NaN when
+        monomorphic or all missing), ``n`` (the number of non-missing calls), and with ``per_dim``
         ``beta_<k>``, ``standard_error_<k>``, ``p_value_<k>``. Variants with an errcode have NaN
         statistics.
         """
@@ -315,7 +318,8 @@ class MultiTraitScan:
             "neg_log_10_p_value": _pv.neg_log10(logp),
             "errcode": errcode,
             "effect_allele_frequency": eaf,
-            "n": np.full(m, n, dtype=np.int64),
+            "info": mach_r2(nobs, mean, ss),
+            "n": nobs.astype(np.int64),
         }
         if self.per_dim:
             beta = np.full((m, d), np.nan)

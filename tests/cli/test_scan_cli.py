@@ -86,8 +86,8 @@ def test_scan_cli_end_to_end(data, caplog):
           "--covar", str(data / "cov.tsv"), "--categorical", "batch", "--per-dim",
           "--chunk-size", "8", "--quiet", "--out", str(out)])
     df = pd.read_csv(out, sep="\t")
-    assert list(df.columns[:12]) == ["chromosome", "base_pair_location", "variant_id", "effect_allele",
-                                     "other_allele", "effect_allele_frequency", "n", "chisq", "df",
+    assert list(df.columns[:13]) == ["chromosome", "base_pair_location", "variant_id", "effect_allele",
+                                     "other_allele", "effect_allele_frequency", "info", "n", "chisq", "df",
                                      "p_value", "neg_log_10_p_value", "errcode"]
     assert len(df) == M and (df["df"] == D).all() and (df["n"] == N).all()
     assert df.loc[5, "errcode"] == "MONOMORPHIC" and np.isnan(df.loc[5, "p_value"])

@@ -65,8 +65,8 @@ def test_d1_end_to_end_scan_equals_plink2(plink_data, plink2):
     out = gwaskit.scan(bed=str(d / "g"), pheno=str(d / "pheno.txt"), pheno_cols=["y"],
                        covar=str(d / "covar.txt"), pca=None, rank_normalize=False, per_dim=True,
                        chunk_size=7)
-    assert list(out.columns[:12]) == ["chromosome", "base_pair_location", "variant_id", "effect_allele",
-                                      "other_allele", "effect_allele_frequency", "n", "chisq", "df",
+    assert list(out.columns[:13]) == ["chromosome", "base_pair_location", "variant_id", "effect_allele",
+                                      "other_allele", "effect_allele_frequency", "info", "n", "chisq", "df",
                                       "p_value", "neg_log_10_p_value", "errcode"]
     assert list(out["variant_id"]) == list(ref["ID"])
     assert (out["effect_allele"].to_numpy() == ref["A1"].to_numpy()).all()
