@@ -40,6 +40,12 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--pvalue", type=click.Choice(["exact", "chi2"]), default="exact", show_default=True,
               help="exact: Q ~ Beta(D/2, (N-c-D)/2) (F test); chi2: statistic vs chi2_D (LIMIX).")
 @click.option("--per-dim", is_flag=True, help="Also write per-dimension beta, SE and p (plink2 --glm).")
+@click.option("--missing", "missing", type=click.Choice(["mean", "drop"]), default="mean",
+              show_default=True,
+              help="Missing calls: mean = replaced by the variant's mean (one GEMM per block; "
+                   "the sample stays in N); drop = each variant tested on its non-missing "
+                   "samples only, covariates and null refitted per variant, as plink2 --glm "
+                   "(slower for variants with missing calls). n is the non-missing count in both.")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
               help="GEMM precision. float32: fastest, statistic within ~1e-5 relative of MANOVA; "
                    "float64: within 1e-8.")
@@ -80,7 +86,7 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Result table: .parquet, .tsv or .tsv.gz; metadata in <out>.meta.json.")
 def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_rank_normalize, test,
-            pvalue, per_dim, dtype, chunk_size, threads, scheduler, workers, resume, keep_parts,
+            pvalue, per_dim, missing, dtype, chunk_size, threads, scheduler, workers, resume, keep_parts,
             skip_bad_variants, quiet, overwrite, out, **kwargs):
     """Multi-trait (D-df) association scan of an embedding against every variant.
 
@@ -109,7 +115,8 @@ def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_r
                         categorical=_split(categorical) or (),
                         pca=None if no_pca else (pca if pca is not None else "all"),
                         rank_normalize=not no_rank_normalize, test=test, pvalue=pvalue,
-                        per_dim=per_dim, dtype=dtype, chunk_size=chunk_size, selection=selection,
+                        per_dim=per_dim, dtype=dtype, missing=missing, chunk_size=chunk_size,
+                        selection=selection,
                         skip_bad_variants=skip_bad_variants,
                         # held-out split guard and ID matching (flags above --quiet)
                         split_col=held_out["split_col"],

@@ -91,7 +91,8 @@ class ScanConfig:
     ----------
     pheno_cols, covar_cols : column names or globs (default: all numeric / all)
     categorical : categorical covariates (one-hot, first level dropped)
-    pca, rank_normalize, test, pvalue, per_dim, maf, mac, dtype : as :class:`MultiTraitScan`;
+    pca, rank_normalize, test, pvalue, per_dim, maf, mac, dtype, missing : as
+        :class:`MultiTraitScan` (``missing``: ``"mean"`` imputation or plink2-style ``"drop"``);
         ``dtype="float32"`` (default) differs from MANOVA by ~1e-5 relative in the statistic,
         ``"float64"`` by < 1e-8 (tests/pipelines/test_scan_pipeline.py)
     chunk_size : variants per task; chunks never straddle two files
@@ -121,6 +122,7 @@ class ScanConfig:
     maf: float = 0.0
     mac: float = 0.0
     dtype: str = "float32"
+    missing: str = "mean"
     chunk_size: int = 2000
     skip_bad_variants: bool = False
     split_values: tuple[str, ...] | None = None
@@ -153,7 +155,7 @@ class ScanConfig:
         """An unfitted :class:`MultiTraitScan` with these options."""
         return MultiTraitScan(test=self.test, pvalue=self.pvalue, per_dim=self.per_dim,
                               pca=self.pca, rank_normalize=self.rank_normalize, maf=self.maf,
-                              mac=self.mac, dtype=self.dtype)
+                              mac=self.mac, dtype=self.dtype, missing=self.missing)
 
     def result_options(self) -> dict:
         """The options that determine the bits of tested variants: all but
