@@ -81,13 +81,17 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
               help="Run although under 50%% of the sample IDs match (of the smaller side) or "
                    "unmatched IDs differ only by leading zeros (the overlap is then logged).")
 # -- end held-out split guard --
+@click.option("--dry-run", is_flag=True,
+              help="Open the inputs, apply the filters and fit the null model, then print the "
+                   "plan (N, D, c, variants after filters, chunks, estimated peak memory and "
+                   "disk) and stop; nothing is written.")
 @click.option("--quiet", is_flag=True, help="No log and no progress bar.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
               help="Result table: .parquet, .tsv or .tsv.gz; metadata in <out>.meta.json.")
 def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_rank_normalize, test,
             pvalue, per_dim, missing, dtype, chunk_size, threads, scheduler, workers, resume, keep_parts,
-            skip_bad_variants, quiet, overwrite, out, **kwargs):
+            skip_bad_variants, dry_run, quiet, overwrite, out, **kwargs):
     """Multi-trait (D-df) association scan of an embedding against every variant.
 
     Genotypes come from exactly one of --bgen, --bed, --pfile or --vcf; the selection flags
@@ -97,7 +101,7 @@ def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_r
     from ..engine.execute import Execution, WorkersLostError
     from ..errors import GenotypeFormatError
     from ..io.output import check_writable, table_format, write_json, write_table
-    from ..pipelines.scan import Checkpoint, ScanConfig, ScanInputs, run_scan
+    from ..pipelines.scan import Checkpoint, ScanConfig, ScanInputs, plan_scan, run_scan
     from .main import setup_logging
 
     setup_logging(quiet=quiet)
@@ -125,6 +129,10 @@ def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_r
                         allow_id_mismatch=held_out["allow_id_mismatch"])
     execution = Execution(threads=threads, scheduler=scheduler, workers=workers)
     table_format(out)
+    if dry_run:
+        for line in plan_scan(inputs, config, execution=execution, out=out).describe():
+            click.echo(line)
+        return
     meta_path = out + ".meta.json"
     skipped_path = out + ".skipped.tsv"
     check_writable(out, overwrite)

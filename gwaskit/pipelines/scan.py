@@ -34,7 +34,8 @@ from ..io.selection import Selection, SelectedGenotypes, SelectionResult, apply_
 from ..stats.multitrait import ERR_OK, OUTPUT_COLUMNS, PVALUE_LAWS, TESTS, MultiTraitScan
 from ..stats.pvalues import lambda_gc
 
-__all__ = ["ScanInputs", "ScanConfig", "ScanResult", "Checkpoint", "run_scan", "scan",
+__all__ = ["ScanInputs", "ScanConfig", "ScanResult", "ScanPlan", "Checkpoint", "run_scan",
+           "plan_scan", "scan",
            "ERR_BAD", "BLOCK_BYTES"]
 
 ERR_BAD = "BAD_GENOTYPES"
@@ -385,6 +386,47 @@ def _empty_result(names: Sequence[str], per_dim: bool):
     return pd.DataFrame({c: [] for c in cols})
 
 
+def _open_selected(inputs: ScanInputs, config: ScanConfig):
+    """``(reader, variants in the files, SelectionResult or None)``: the genotype files, seen
+    through the configuration's selection."""
+    from ..io.genotypes import open_genotypes
+
+    # chunks run on the executor's threads, each decoding its own chunk: one reader thread
+    reader = open_genotypes(inputs.genotypes if isinstance(inputs.genotypes, str)
+                            else list(inputs.genotypes), sample_file=inputs.sample_file,
+                            n_threads=1, vcf_dosage=inputs.vcf_dosage)
+    n_file_variants = reader.n_variants
+    if config.selection.is_empty:
+        return reader, n_file_variants, None
+    try:
+        selected = apply_selection(reader, config.selection)
+    except BaseException:
+        reader.close()
+        raise
+    return SelectedGenotypes(reader, selected), n_file_variants, selected
+
+
+def _fit_null(inputs: ScanInputs, config: ScanConfig, reader):
+    """``(AnalysisData, fitted MultiTraitScan)`` for the reader's samples."""
+    from ..io.tables import load_analysis_data
+
+    data = load_analysis_data(list(reader.samples), inputs.pheno,
+                              pheno_cols=list(config.pheno_cols) if config.pheno_cols else None,
+                              covar=inputs.covar,
+                              covar_cols=list(config.covar_cols) if config.covar_cols else None,
+                              categorical=list(config.categorical),
+                              allow_id_mismatch=config.allow_id_mismatch,
+                              samples_chosen=bool(config.selection.keep),
+                              split_col=config.split_col, all_splits=config.all_splits,
+                              split_values=(list(config.split_values)
+                                            if config.split_values else None))
+    covs = data.covariates if data.covariates is not None and np.size(data.covariates) else None
+    model = config.model().fit(data.Y, covs,
+                               covariate_names=data.covariate_names if covs is not None else None,
+                               pheno_names=data.pheno_names)
+    return data, model
+
+
 def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
              execution: Execution | None = None, checkpoint: Checkpoint | None = None,
              progress: Callable[[int], None] | None = None,
@@ -409,26 +451,15 @@ def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
     """
     import pandas as pd
 
-    from ..io.genotypes import open_genotypes
-    from ..io.tables import load_analysis_data
-
     config = config or ScanConfig()
     execution = execution or Execution()
     t0 = time.time()
-    model = config.model()
-    # chunks run on the executor's threads, each decoding its own chunk: one reader thread
-    reader = open_genotypes(inputs.genotypes if isinstance(inputs.genotypes, str)
-                            else list(inputs.genotypes), sample_file=inputs.sample_file,
-                            n_threads=1, vcf_dosage=inputs.vcf_dosage)
-    n_file_variants = reader.n_variants
+    reader, n_file_variants, selected = _open_selected(inputs, config)
     wd = None
     meta: dict = {}
-    selected = None
+    if selected is not None:
+        meta["selection"] = {"counts": selected.counts, "log": selected.log}
     try:
-        if not config.selection.is_empty:
-            selected = apply_selection(reader, config.selection)
-            reader = SelectedGenotypes(reader, selected)
-            meta["selection"] = {"counts": selected.counts, "log": selected.log}
         sizes = reader.variants_per_file
         chunks = plan_chunks(sizes, config.chunk_size)
         paths = [os.path.abspath(str(p)) for p in reader.paths]
@@ -444,19 +475,7 @@ def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
                 "pheno": fingerprint_file(inputs.pheno), "covar": fingerprint_file(inputs.covar)},
                 chunks=chunks, chunk_ids=lambda c: variant_ids[c.start:c.stop])
             done = wd.check(checkpoint.resume)
-        data = load_analysis_data(list(reader.samples), inputs.pheno,
-                                  pheno_cols=list(config.pheno_cols) if config.pheno_cols else None,
-                                  covar=inputs.covar,
-                                  covar_cols=list(config.covar_cols) if config.covar_cols else None,
-                                  categorical=list(config.categorical),
-                                  allow_id_mismatch=config.allow_id_mismatch,
-                                  samples_chosen=bool(config.selection.keep),
-                                  split_col=config.split_col, all_splits=config.all_splits,
-                                  split_values=(list(config.split_values)
-                                                if config.split_values else None))
-        covs = data.covariates if data.covariates is not None and np.size(data.covariates) else None
-        model.fit(data.Y, covs, covariate_names=data.covariate_names if covs is not None else None,
-                  pheno_names=data.pheno_names)
+        data, model = _fit_null(inputs, config, reader)
         logger.info("Null model: N = %d, D = %d, c = %d (covariates incl. intercept); test %s, "
                     "p-values %s", model.n_, model.d_, model.c_, config.test, config.pvalue)
         if before_genotypes is not None:
@@ -540,6 +559,142 @@ def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
         "seconds": round(time.time() - t0, 3),
     })
     return ScanResult(out, meta)
+
+
+# -- the plan of a run (--dry-run) -----------------------------------------------------------
+
+#: Bytes per result row: numeric columns (8 each) and the five string columns as Python
+#: objects (~60 bytes each, pandas object dtype), for the in-memory result table.
+_ROW_NUMERIC = 9
+_ROW_OBJECT_BYTES = 5 * 60
+#: Characters per row of a TSV result: the 13 main columns, and each per-dimension field.
+_TSV_ROW_CHARS = 130
+_TSV_PER_DIM_CHARS = 3 * 13
+
+
+@dataclass
+class ScanPlan:
+    """What a scan would do, and its estimated peak memory and disk (``gwaskit scan --dry-run``).
+
+    ``memory`` and ``disk`` are dicts of named terms in bytes (their sums are
+    :attr:`memory_bytes` / :attr:`disk_bytes`). Memory: ``measured_after_null_fit`` (this
+    process's resident memory once the genotype files are open, the selection applied, the null
+    model fitted and the kernels loaded: what a real run holds at that point), ``genotype_blocks`` (per worker
+    thread one decoded block and one centred copy of ``N x block`` values), and ``result_table``
+    (the assembled table twice: the parts and their concatenation, three times for parquet
+    output, which pyarrow converts). Disk: the output file and the checkpoint parts, which both
+    exist while the output is written. Valid for in-process execution; on Dask each worker
+    holds its own reader, model and blocks.
+    """
+
+    n: int
+    d: int
+    c: int
+    n_variants_in_files: int
+    n_variants: int
+    n_chunks: int
+    chunk_size: int
+    block_variants: int
+    threads: int
+    memory: dict
+    disk: dict
+    selection_log: list
+
+    @property
+    def memory_bytes(self) -> int:
+        return int(sum(self.memory.values()))
+
+    @property
+    def disk_bytes(self) -> int:
+        return int(sum(self.disk.values()))
+
+    def describe(self) -> list[str]:
+        """The plan as lines of text."""
+        mib = 2.0 ** 20
+        lines = list(self.selection_log)
+        lines += [
+            f"N = {self.n}, D = {self.d}, c = {self.c} (covariates incl. intercept)",
+            f"variants: {self.n_variants:,} to test ({self.n_variants_in_files:,} in the files)",
+            f"chunks: {self.n_chunks} of <= {self.chunk_size} variants, decoded in blocks of "
+            f"{self.block_variants}; {self.threads} thread(s)",
+            f"estimated peak memory: {self.memory_bytes / mib:,.0f} MiB ("
+            + ", ".join(f"{k} {v / mib:,.0f}" for k, v in self.memory.items()) + ")",
+            f"estimated peak disk: {self.disk_bytes / mib:,.1f} MiB ("
+            + ", ".join(f"{k} {v / mib:,.1f}" for k, v in self.disk.items()) + ")",
+        ]
+        return lines
+
+
+def _rss_bytes() -> int:
+    """This process's resident memory now (Linux ``VmRSS``; elsewhere the peak so far)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(rss if sys.platform == "darwin" else rss * 1024)  # Linux reports KiB
+
+
+def _warm_up(reader, model, dtype: str) -> None:
+    """Decode one variant and test two columns, so that the kernels a run loads (numba's
+    compiled code and its runtime, ~100 MiB) are resident when the plan measures memory."""
+    if reader.n_variants:
+        reader.read_dosages(samples=None, variants=[0], dtype=np.float32)
+    rng = np.random.default_rng(0)
+    G = rng.integers(0, 3, size=(model.n_, 2)).astype(dtype)
+    G[0, 1] = np.nan
+    model.test(np.asfortranarray(G))
+
+
+def plan_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
+              execution: Execution | None = None, out: str | None = None) -> ScanPlan:
+    """Open the inputs, apply the selection and fit the null model, then stop: the
+    :class:`ScanPlan` of :func:`run_scan` with the same arguments (no genotype is tested).
+
+    Parameters
+    ----------
+    inputs, config, execution : as :func:`run_scan`
+    out : the output path, whose extension sets the table format of the disk estimate
+        (default ``.tsv``)
+    """
+    config = config or ScanConfig()
+    execution = execution or Execution()
+    reader, n_file_variants, selected = _open_selected(inputs, config)
+    try:
+        data, model = _fit_null(inputs, config, reader)
+        chunks = plan_chunks(reader.variants_per_file, config.chunk_size)
+        n_var = reader.n_variants
+        _warm_up(reader, model, config.dtype)
+        base = _rss_bytes()
+    finally:
+        reader.close()
+    n, d = model.n_, model.d_
+    itemsize = 4 if config.dtype == "float32" else 8
+    block = max(_MIN_BLOCK, BLOCK_BYTES // (max(n, 1) * itemsize))
+    block = min(block, config.chunk_size)
+    threads = 1 if execution.distributed else execution.n_threads()
+    per_dim_cols = 3 * d if config.per_dim else 0
+    row_bytes = (_ROW_NUMERIC + per_dim_cols) * 8 + _ROW_OBJECT_BYTES
+    name = (out or "out.tsv").lower()
+    parquet = name.endswith((".parquet", ".pq"))
+    table = n_var * row_bytes
+    memory = {"measured_after_null_fit": base,
+              "genotype_blocks": threads * 2 * n * block * itemsize,
+              "result_table": (3 if parquet else 2) * table}
+    tsv = n_var * (_TSV_ROW_CHARS + _TSV_PER_DIM_CHARS * (d if config.per_dim else 0))
+    parquet_bytes = n_var * ((_ROW_NUMERIC + per_dim_cols) * 8 + 30)
+    out_bytes = parquet_bytes if parquet else (tsv // 3 if name.endswith(".gz") else tsv)
+    disk = {"output": int(out_bytes), "checkpoint_parts": int(parquet_bytes)}
+    return ScanPlan(n=n, d=d, c=model.c_, n_variants_in_files=n_file_variants,
+                    n_variants=n_var, n_chunks=len(chunks), chunk_size=config.chunk_size,
+                    block_variants=int(block), threads=threads, memory=memory, disk=disk,
+                    selection_log=list(selected.log) if selected is not None else [])
 
 
 def scan(bgen=None, bed=None, pheno: str | None = None, *, sample_file: str | None = None,
