@@ -8,8 +8,13 @@ TORCH ?= torch==2.13.0
 EXTRAS ?= learn,dist,plot,sim,dev
 PYTEST_ARGS ?=
 STAMP := $(VENV)/.installed
+# The GWAS Catalog's validator (gwas-ssf validate) pins numpy<2 and needs Python 3.11: it lives
+# in its own venv, found by the tests at $(SSF_VENV)/bin/gwas-ssf.
+SSF_PYTHON ?= python3.11
+SSF_VENV ?= .venv-ssf
+SSF_STAMP := $(SSF_VENV)/.installed
 
-.PHONY: venv test demo bench clean
+.PHONY: venv oracles test demo bench clean
 
 venv: $(STAMP)
 
@@ -19,6 +24,13 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q $(TORCH)
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	touch $(STAMP)
+
+oracles: $(SSF_STAMP)
+
+$(SSF_STAMP):
+	test -x $(SSF_VENV)/bin/python || $(SSF_PYTHON) -m venv $(SSF_VENV)
+	$(SSF_VENV)/bin/python -m pip install -q "gwas-sumstats-tools==1.0.25" "numpy<2" "click<8.2" six
+	touch $(SSF_STAMP)
 
 test: venv
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -30,4 +42,4 @@ bench: venv
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(SSF_VENV) runs .pytest_cache

@@ -36,6 +36,17 @@ def plink2() -> str:
 
 
 @pytest.fixture(scope="session")
+def gwas_ssf() -> str:
+    """Path to the GWAS Catalog's validator ``gwas-ssf`` (``gwas-sumstats-tools`` 1.0.25, in
+    ``.venv-ssf``, made by ``make oracles``)."""
+    venv = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), ".venv-ssf",
+                        "bin", "gwas-ssf")
+    if os.access(venv, os.X_OK):
+        return venv
+    return _oracle("gwas-ssf")
+
+
+@pytest.fixture(scope="session")
 def plink1_9() -> str:
     """Path to PLINK 1.9 (Debian package ``plink1.9``)."""
     return _oracle("plink1.9", "plink")

@@ -37,7 +37,7 @@ class LazyGroup(click.Group):
             return None
         from ._conventions import guard_outputs
 
-        return guard_outputs(import_module(SUBCOMMANDS[name][0]).command)
+        return guard_outputs(import_module(SUBCOMMANDS[name][0]).command, name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, SUBCOMMANDS[name][1]) for name in self.list_commands(ctx)]
@@ -53,14 +53,21 @@ def _available(name: str) -> bool:
 
 
 def setup_logging(quiet: bool = False, log_file: str | None = None) -> None:
-    """Log to stderr (and optionally a file) in plink's terse style."""
+    """Log to stderr (and optionally a file) in plink's terse style.
+
+    The ``<out>.log`` handler of :func:`gwaskit.cli._log.command_log` is kept: it collects the
+    records with ``quiet`` too.
+    """
+    from ._log import LOG_HANDLER_FLAG
+
     log = logging.getLogger("gwaskit")
     log.setLevel(logging.INFO)
     # third-party code calling logging.info() installs a root handler (basicConfig); do not let
     # gwaskit records reach it, or --quiet would still print them
     log.propagate = False
     for handler in list(log.handlers):
-        if not isinstance(handler, logging.NullHandler):
+        if not isinstance(handler, logging.NullHandler) and not getattr(
+                handler, LOG_HANDLER_FLAG, False):
             log.removeHandler(handler)
     if not quiet:
         stream = logging.StreamHandler(sys.stderr)

@@ -5,12 +5,18 @@ Flags -> :class:`~gwaskit.pipelines.scan.ScanInputs`, :class:`~gwaskit.pipelines
 """
 from __future__ import annotations
 
+import logging
 import sys
 
 import click
 
 from ..errors import InputError
 from ._options import genotype_options, pop_genotype_inputs, pop_selection, selection_options
+
+
+#: ``--format`` values -> what a file of each holds.
+OUTPUT_FORMATS = {"gwaskit": "table", "gwas-ssf": "GWAS-SSF v1.0", "plink2": "plink2 --glm",
+                  "regenie": "REGENIE step 2"}
 
 
 def _split(values: tuple[str, ...]) -> list[str] | None:
@@ -87,11 +93,24 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
                    "disk) and stop; nothing is written.")
 @click.option("--quiet", is_flag=True, help="No log and no progress bar.")
 @click.option("--overwrite", is_flag=True, help="Replace existing output files.")
+@click.option("--format", "out_format", type=click.Choice(list(OUTPUT_FORMATS)), default="gwaskit",
+              show_default=True,
+              help="gwaskit: one table, joint test and (--per-dim) per-dimension columns. "
+                   "gwas-ssf: GWAS Catalog GWAS-SSF v1.0, <stem>.<dim>.tsv.gz + -meta.yaml per "
+                   "dimension and the joint test in <stem>.joint.tsv.gz. plink2: "
+                   "<out>.<dim>.glm.linear. regenie: <out>_<dim>.regenie. The last three imply "
+                   "--per-dim.")
+@click.option("--genome-assembly", default="NR", show_default=True,
+              help="GWAS-SSF metadata genome_assembly of the positions, e.g. GRCh37 or GRCh38 "
+                   "(NR: not reported).")
 @click.option("--out", required=True, type=click.Path(dir_okay=False),
-              help="Result table: .parquet, .tsv or .tsv.gz; metadata in <out>.meta.json.")
+              help="--format gwaskit: result table, .parquet, .tsv or .tsv.gz. gwas-ssf: "
+                   "<stem>.tsv.gz (or .tsv). plink2/regenie: output prefix. Always "
+                   "<out>.meta.json and <out>.log beside.")
 def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_rank_normalize, test,
             pvalue, per_dim, missing, dtype, chunk_size, threads, scheduler, workers, resume, keep_parts,
-            skip_bad_variants, dry_run, quiet, overwrite, out, **kwargs):
+            skip_bad_variants, dry_run, quiet, overwrite, out_format, genome_assembly, out,
+            **kwargs):
     """Multi-trait (D-df) association scan of an embedding against every variant.
 
     Genotypes come from exactly one of --bgen, --bed, --pfile or --vcf; the selection flags
@@ -112,6 +131,8 @@ def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_r
         raise InputError("--pca and --no-pca are mutually exclusive")
     if scheduler and workers:
         raise InputError("--scheduler and --workers are mutually exclusive")
+    # every file format other than gwaskit's holds one effect size per trait
+    per_dim = per_dim or out_format != "gwaskit"
     inputs = ScanInputs(genotypes=geno["genotypes"], pheno=pheno,
                         sample_file=geno["sample_file"], covar=covar,
                         vcf_dosage=geno["vcf_dosage"])
@@ -128,14 +149,18 @@ def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_r
                         all_splits=held_out["all_splits"],
                         allow_id_mismatch=held_out["allow_id_mismatch"])
     execution = Execution(threads=threads, scheduler=scheduler, workers=workers)
-    table_format(out)
+    if out_format == "gwaskit":
+        table_format(out)
     if dry_run:
         for line in plan_scan(inputs, config, execution=execution, out=out).describe():
             click.echo(line)
         return
     meta_path = out + ".meta.json"
     skipped_path = out + ".skipped.tsv"
-    check_writable(out, overwrite)
+    if out_format == "gwaskit":
+        check_writable(out, overwrite)
+    else:
+        _check_format_targets(out_format, out, overwrite)
     check_writable(meta_path, overwrite)
     from ..engine.checkpoint import package_versions, work_dir_for
 
@@ -148,22 +173,29 @@ def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_r
     progress = None
     show_bar = not quiet and sys.stderr.isatty()
 
-    def start_bar() -> None:
+    def start_bar(total: int) -> None:
         # writability is re-checked after the null fit, right before genotypes are read
         nonlocal bar, progress
-        check_writable(out, overwrite)
+        if out_format == "gwaskit":
+            check_writable(out, overwrite)
+        else:
+            _check_format_targets(out_format, out, overwrite)
         if show_bar:
             from tqdm import tqdm
 
-            bar = tqdm(unit=" variants", file=sys.stderr, dynamic_ncols=True, smoothing=0.1)
+            # a total gives tqdm's percentage and ETA; log lines go through tqdm.write
+            # (logging_redirect_tqdm below) so they never overwrite the bar
+            bar = tqdm(total=total, unit=" variants", file=sys.stderr, dynamic_ncols=True,
+                       smoothing=0.1)
             progress = bar.update
 
     received = _install_sigterm()
     try:
-        result = run_scan(inputs, config, execution=execution,
-                          checkpoint=Checkpoint(str(work_dir), resume=resume),
-                          progress=lambda k: progress(k) if progress is not None else None,
-                          before_genotypes=start_bar)
+        with _log_through_bar(show_bar):
+            result = run_scan(inputs, config, execution=execution,
+                              checkpoint=Checkpoint(str(work_dir), resume=resume),
+                              progress=lambda k: progress(k) if progress is not None else None,
+                              before_genotypes=start_bar)
     except KeyboardInterrupt:
         if bar is not None:
             bar.close()
@@ -183,7 +215,6 @@ def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_r
             bar.close()
         _restore_sigterm()
     df, info = result.table, dict(result.metadata)
-    write_table(df, out, overwrite=overwrite)
     skipped = info.pop("skipped", [])
     if skipped:
         import pandas as pd
@@ -201,17 +232,88 @@ def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_r
                    "vcf_dosage": geno["vcf_dosage"], "pheno": pheno, "covar": covar},
         **info,
     }
+    if out_format == "gwaskit":
+        write_table(df, out, overwrite=overwrite)
+        written = out
+    else:
+        files = _write_format(out_format, df, out, meta, overwrite=overwrite,
+                              genome_assembly=genome_assembly)
+        meta["output_format"] = out_format
+        meta["output_files"] = files
+        written = f"{len(files)} {out_format} files ({files[0]} ...)" if files else "no files"
     write_json(meta, meta_path, overwrite=overwrite)
     if not keep_parts:
         import shutil
 
         shutil.rmtree(work_dir, ignore_errors=True)
-    if not quiet:
-        click.echo(f"Wrote {len(df)} variants to {out} (lambda_GC {info.get('d')}-df = "
-                   f"{info.get('lambda_gc', float('nan')):.4f}); metadata in {meta_path}", err=True)
-        if skipped:
-            click.echo(f"Skipped {len(skipped)} variant(s) with unreadable genotypes "
-                       f"(errcode BAD_GENOTYPES); listed in {skipped_path}", err=True)
+    # through the logger, so these lines reach <out>.log as well as the terminal
+    logger = logging.getLogger("gwaskit")
+    logger.info("Wrote %d variants to %s (lambda_GC %s-df = %.4f); metadata in %s", len(df),
+                written, info.get("d"), info.get("lambda_gc", float("nan")), meta_path)
+    if skipped:
+        logger.warning("Skipped %d variant(s) with unreadable genotypes (errcode BAD_GENOTYPES); "
+                       "listed in %s", len(skipped), skipped_path)
+
+
+def _format_patterns(out_format: str, out: str) -> list[str]:
+    """Glob patterns of the files ``--format`` writes for ``--out`` (dimension names are known
+    only after the null fit)."""
+    import glob
+
+    if out_format == "gwas-ssf":
+        from ..io.sumstats_formats import ssf_stem
+
+        stem, ext = ssf_stem(out)
+        return [f"{glob.escape(stem)}.*{ext}", f"{glob.escape(stem)}.*{ext}-meta.yaml"]
+    if out_format == "plink2":
+        return [f"{glob.escape(out)}.*.glm.linear"]
+    return [f"{glob.escape(out)}_*.regenie"]
+
+
+def _check_format_targets(out_format: str, out: str, overwrite: bool) -> None:
+    """Refuse, before the scan, a run whose format files already exist (unless --overwrite)."""
+    import glob
+    import os
+
+    directory = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(directory):
+        raise InputError(f"{out}: output directory {directory} does not exist")
+    if overwrite:
+        return
+    for pattern in _format_patterns(out_format, out):
+        existing = sorted(glob.glob(pattern))
+        if existing:
+            raise InputError(f"{existing[0]}: output exists (--format {out_format} --out {out}); "
+                             f"pass --overwrite to replace it")
+
+
+def _write_format(out_format: str, table, out: str, meta: dict, *, overwrite: bool,
+                  genome_assembly: str) -> list[str]:
+    """Write the scan table in ``out_format``; returns the files written."""
+    from ..io import sumstats_formats as fmt
+
+    if out_format == "gwas-ssf":
+        files = fmt.write_gwas_ssf(table, out, meta, overwrite=overwrite,
+                                   genome_assembly=genome_assembly)
+        return [str(p) for p in [*files.data.values(), *files.metadata.values(), files.joint]]
+    if out_format == "plink2":
+        return [str(p) for p in fmt.write_plink2_glm(table, out, meta,
+                                                     overwrite=overwrite).values()]
+    return [str(p) for p in fmt.write_regenie(table, out, meta, overwrite=overwrite).values()]
+
+
+def _log_through_bar(show_bar: bool):
+    """While a progress bar is shown, gwaskit's stderr log lines are printed with
+    ``tqdm.write`` (above the bar) instead of over it."""
+    import contextlib
+
+    if not show_bar:
+        return contextlib.nullcontext()
+    import logging
+
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    return logging_redirect_tqdm(loggers=[logging.getLogger("gwaskit")])
 
 
 def _kept(work_dir) -> str:

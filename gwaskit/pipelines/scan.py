@@ -430,7 +430,7 @@ def _fit_null(inputs: ScanInputs, config: ScanConfig, reader):
 def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
              execution: Execution | None = None, checkpoint: Checkpoint | None = None,
              progress: Callable[[int], None] | None = None,
-             before_genotypes: Callable[[], None] | None = None) -> ScanResult:
+             before_genotypes: Callable[[int], None] | None = None) -> ScanResult:
     """Multi-trait scan of genotype files against a phenotype table.
 
     Parameters
@@ -442,8 +442,9 @@ def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
         min(chunk_size, block) x itemsize`` beyond the null model.
     checkpoint : keep one part per finished chunk in a work directory (and resume from it)
     progress : called with the number of variants finished after each chunk
-    before_genotypes : called after the null fit, before any genotype is read (the CLI checks
-        here that its outputs are still writable)
+    before_genotypes : called after the null fit, before any genotype is read, with the number
+        of variants the scan will report (the CLI checks here that its outputs are still
+        writable and sizes its progress bar)
 
     Returns
     -------
@@ -479,7 +480,7 @@ def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
         logger.info("Null model: N = %d, D = %d, c = %d (covariates incl. intercept); test %s, "
                     "p-values %s", model.n_, model.d_, model.c_, config.test, config.pvalue)
         if before_genotypes is not None:
-            before_genotypes()
+            before_genotypes(int(sum(c.size for c in chunks)))
         if wd is not None:
             wd.open()
         todo = [c for c in chunks if c.index not in done]
