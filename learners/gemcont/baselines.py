@@ -38,7 +38,7 @@ class _Base(nn.Module):
 class SimCLRModel(_Base):
     """Encoder + projection head ``D → D → D/2`` trained with NT-Xent on two views."""
 
-    def __init__(self, cfg: Any, input_shape: tuple[int, ...], trust_code: bool = False):
+    def __init__(self, cfg: Any, input_shape: tuple[int, ...], trust_code: bool | str = False):
         super().__init__()
         self.temperature = float(cfg.simclr_temperature)
         self.encoder = build_encoder(cfg, input_shape, trust_code=trust_code)
@@ -82,7 +82,7 @@ class _ImageDecoder(nn.Module):
 class VAEModel(_Base):
     """β-VAE: ``μ, log σ² = heads(f(x))``, latent size D; embedding = μ."""
 
-    def __init__(self, cfg: Any, input_shape: tuple[int, ...], trust_code: bool = False):
+    def __init__(self, cfg: Any, input_shape: tuple[int, ...], trust_code: bool | str = False):
         super().__init__()
         self.beta = float(cfg.vae_beta)
         self.encoder = build_encoder(cfg, input_shape, trust_code=trust_code)
@@ -119,7 +119,7 @@ class SupervisedModel(_Base):
     """Encoder + linear head; MSE on a continuous target or BCE on a binary label."""
 
     def __init__(self, cfg: Any, input_shape: tuple[int, ...], n_targets: int = 1,
-                 trust_code: bool = False):
+                 trust_code: bool | str = False):
         super().__init__()
         self.binary = bool(cfg.supervised_binary)
         self.encoder = build_encoder(cfg, input_shape, trust_code=trust_code)

@@ -38,7 +38,8 @@ def train(config_path: str | None, overrides: tuple[str, ...], resume: bool,
     from .train import train as run_train
 
     sets = list(overrides) + ([f"device={device}"] if device else [])
-    cfg = load_config(config_path, sets)
+    # trust comes from this flag only, handed to the loader as a parameter, never from the file
+    cfg = load_config(config_path, sets, trust_code=trust_code or False)
     if not cfg.out_dir:
         raise InputError("option out_dir: required for the command line")
     import os

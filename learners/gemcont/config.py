@@ -8,6 +8,10 @@ batch 1024, 150 epochs.
 A configuration is built from defaults, then a YAML/JSON file, then ``key=value`` overrides
 (``--set`` on the command line); unknown keys and ill-typed values raise
 :class:`gwaskit.errors.InputError` naming the key.
+
+A configuration is data: ``backbone_factory`` names a registered backbone, and a
+``module:callable`` path is refused at validation unless the caller passes ``trust_code``
+(``--trust-code`` on the command line), which no file or override can set.
 """
 from __future__ import annotations
 
@@ -98,7 +102,8 @@ class GemcontConfig:
     export_representation: str = "encoder"
     # --- frozen backbone
     backbone_checkpoint: str = ""
-    backbone_factory: str = ""  # a registered name (encoders.BACKBONES); module paths need --trust-code
+    # a registered name (encoders.BACKBONES); a module:callable path needs --trust-code
+    backbone_factory: str = ""
     backbone_kwargs: dict = field(default_factory=dict)
     token_dim: int = 0
     token_cache: str = ""
@@ -138,8 +143,23 @@ class GemcontConfig:
         """Size of both projections (D/2)."""
         return max(1, self.embed_dim // 2)
 
-    def validate(self) -> "GemcontConfig":
-        """Check choices and ranges; raise :class:`InputError` naming the option."""
+    def validate(self, trust_code: bool | str = False) -> "GemcontConfig":
+        """Check choices and ranges; raise :class:`InputError` naming the option.
+
+        Parameters
+        ----------
+        trust_code : bool or str
+            Allow a ``module:callable`` ``backbone_factory`` (``True``, or that exact string,
+            as ``--trust-code`` passes it). It is a parameter and not an option, so that a
+            configuration file can never grant it to itself.
+
+        Raises
+        ------
+        InputError
+            A bad choice or range; a ``backbone_factory`` that is neither registered nor
+            trusted (nothing is imported); image augmentation asked for together with a
+            frozen-backbone ``token_cache`` (the cached tokens are not images).
+        """
         choices = {
             "method": METHODS, "loss": LOSSES, "projector_init": PROJECTOR_INITS,
             "genetic_projector": GENETIC_PROJECTORS, "precision": PRECISIONS,
@@ -160,6 +180,19 @@ class GemcontConfig:
         if not 0 <= self.val_fraction < 1 or not 0 <= self.test_fraction < 1 \
                 or self.val_fraction + self.test_fraction >= 1:
             raise InputError("options val_fraction/test_fraction: each in [0, 1), sum < 1")
+        if self.backbone_factory:
+            from .encoders import check_backbone_factory
+
+            check_backbone_factory(self.backbone_factory, trust_code)
+        if self.encoder == "frozen-backbone" and self.token_cache and self.augment:
+            from .augment import Augment
+
+            # transforms act on images; the cache holds backbone tokens, so they could only be
+            # skipped, which would silently train another model than the one configured
+            if Augment(self.augment):
+                raise InputError("option augment: image augmentation cannot apply to the cached "
+                                 "backbone tokens of token_cache; unset token_cache (the frozen "
+                                 "backbone then runs on augmented images) or drop augment")
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -253,8 +286,8 @@ def apply_overrides(values: dict[str, Any], overrides: list[str]) -> dict[str, A
     return values
 
 
-def load_config(path: str | os.PathLike | None = None,
-                overrides: list[str] | None = None) -> GemcontConfig:
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None,
+                trust_code: bool | str = False) -> GemcontConfig:
     """Defaults, then a YAML/JSON file, then ``key=value`` overrides; validated.
 
     Parameters
@@ -263,6 +296,11 @@ def load_config(path: str | os.PathLike | None = None,
         YAML (``.yaml``/``.yml``) or JSON file holding a flat mapping of options.
     overrides : list of str, optional
         ``key=value`` strings (YAML-parsed values), applied last.
+    trust_code : bool or str
+        Passed to :meth:`GemcontConfig.validate`: only the caller (``--trust-code
+        MODULE:CALLABLE`` on the command line) can allow a ``module:callable``
+        ``backbone_factory``; neither the file nor ``--set`` can (``trust_code`` is not an
+        option, so a file naming it is refused as unknown).
     """
     values: dict[str, Any] = {}
     source = "config"
@@ -286,4 +324,4 @@ def load_config(path: str | os.PathLike | None = None,
         base.update(values)
         values = apply_overrides(base, overrides)
         source = f"{source} + --set"
-    return GemcontConfig.from_dict(values, source).validate()
+    return GemcontConfig.from_dict(values, source).validate(trust_code)

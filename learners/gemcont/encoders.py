@@ -49,7 +49,8 @@ def register(name: str) -> Callable:
     return deco
 
 
-def build_encoder(cfg: Any, input_shape: tuple[int, ...], trust_code: bool = False) -> nn.Module:
+def build_encoder(cfg: Any, input_shape: tuple[int, ...],
+                  trust_code: bool | str = False) -> nn.Module:
     """Build the phenotype encoder named by ``cfg.encoder`` for inputs of ``input_shape``.
 
     Parameters
@@ -57,7 +58,7 @@ def build_encoder(cfg: Any, input_shape: tuple[int, ...], trust_code: bool = Fal
     cfg : GemcontConfig
     input_shape : tuple of int
         Without the batch axis: ``(C, H, W)`` images, ``(F,)`` vectors or ``(K, d)`` token sets.
-    trust_code : bool
+    trust_code : bool or str
         Allow a ``module:callable`` ``backbone_factory`` (see :func:`resolve_backbone_factory`).
     """
     if cfg.encoder not in ENCODERS:
@@ -120,7 +121,7 @@ class ResNetCNN(nn.Module):
 
 
 @register("cnn")
-def _build_cnn(cfg: Any, shape: tuple[int, ...], trust_code: bool = False) -> nn.Module:
+def _build_cnn(cfg: Any, shape: tuple[int, ...], trust_code: bool | str = False) -> nn.Module:
     if len(shape) != 3:
         raise InputError(f"encoder cnn needs images (C, H, W); got input shape {shape}")
     return ResNetCNN(shape[0], max(shape[1], shape[2]), cfg.embed_dim,
@@ -143,7 +144,7 @@ class MLPEncoder(nn.Module):
 
 
 @register("mlp")
-def _build_mlp(cfg: Any, shape: tuple[int, ...], trust_code: bool = False) -> nn.Module:
+def _build_mlp(cfg: Any, shape: tuple[int, ...], trust_code: bool | str = False) -> nn.Module:
     return MLPEncoder(int(math.prod(shape)), cfg.mlp_hidden, cfg.embed_dim)
 
 
@@ -257,6 +258,37 @@ def is_module_path(factory: str) -> bool:
     return ":" in factory
 
 
+def check_backbone_factory(factory: str, trust_code: bool | str = False) -> None:
+    """Refuse a ``backbone_factory`` the caller has not allowed, without importing anything.
+
+    Used by :meth:`.config.GemcontConfig.validate`, so a configuration naming
+    ``os:system`` fails when it is loaded, before any file is read.
+
+    Parameters
+    ----------
+    factory : str
+        A registered name (:data:`BACKBONES`), or a ``package.module:callable`` path.
+    trust_code : bool or str
+        ``True``, or the same ``module:callable`` string (what ``--trust-code`` passes), allows
+        that module path; it comes from the caller (the command line), never from a file.
+
+    Raises
+    ------
+    InputError
+        Unknown name, or a module path without ``trust_code``.
+    """
+    if factory in BACKBONES:
+        return
+    names = ", ".join(sorted(BACKBONES))
+    if not is_module_path(factory):
+        raise InputError(f"backbone_factory {factory!r}: not a registered backbone "
+                         f"(choose one of {names})")
+    # a string grants exactly one path: --trust-code a:b does not open the door to os:system
+    if not (trust_code is True or (isinstance(trust_code, str) and trust_code == factory)):
+        raise InputError(f"backbone_factory {factory!r}: not a registered backbone "
+                         f"({names}); {TRUST_HINT}")
+
+
 def resolve_backbone_factory(factory: str, trust_code: bool | str = False
                              ) -> Callable[..., nn.Module]:
     """The callable that builds the backbone named by ``factory``.
@@ -275,15 +307,9 @@ def resolve_backbone_factory(factory: str, trust_code: bool | str = False
     InputError
         Unknown name, a module path without ``trust_code``, or a path that cannot be imported.
     """
+    check_backbone_factory(factory, trust_code)
     if factory in BACKBONES:
         return BACKBONES[factory]
-    names = ", ".join(sorted(BACKBONES))
-    if not is_module_path(factory):
-        raise InputError(f"backbone_factory {factory!r}: not a registered backbone "
-                         f"(choose one of {names})")
-    if not (trust_code is True or trust_code == factory):
-        raise InputError(f"backbone_factory {factory!r}: not a registered backbone "
-                         f"({names}); {TRUST_HINT}")
     mod_name, _, attr = factory.partition(":")
     try:
         fn = getattr(importlib.import_module(mod_name), attr)
@@ -306,7 +332,7 @@ def _weights_only_load(path: str) -> Any:
 
 
 def load_backbone(path: str, factory: str = "", kwargs: dict | None = None,
-                  trust_code: bool = False) -> nn.Module:
+                  trust_code: bool | str = False) -> nn.Module:
     """Load a backbone from a **local** file; nothing is downloaded.
 
     Parameters
@@ -321,7 +347,7 @@ def load_backbone(path: str, factory: str = "", kwargs: dict | None = None,
         of missing/unexpected keys logged).
     kwargs : dict, optional
         ``backbone_kwargs`` for the factory.
-    trust_code : bool
+    trust_code : bool or str
         Allow a ``module:callable`` factory (see :func:`resolve_backbone_factory`).
 
     Notes
@@ -384,7 +410,7 @@ def backbone_fingerprint(backbone: nn.Module, factory: str = "", kwargs: dict | 
 
 
 @register("frozen-backbone")
-def _build_frozen(cfg: Any, shape: tuple[int, ...], trust_code: bool = False) -> nn.Module:
+def _build_frozen(cfg: Any, shape: tuple[int, ...], trust_code: bool | str = False) -> nn.Module:
     backbone = None
     if cfg.backbone_checkpoint:
         backbone = load_backbone(cfg.backbone_checkpoint, cfg.backbone_factory,

@@ -111,7 +111,7 @@ def write_embeddings(df: pd.DataFrame, path: str | os.PathLike, metadata: dict[s
 
 def export_checkpoint(checkpoint: str, out: str, cohort: Cohort | None = None,
                       device: str = "auto", batch_size: int = 0, overwrite: bool = False,
-                      config_overrides: list[str] | None = None, trust_code: bool = False,
+                      config_overrides: list[str] | None = None, trust_code: bool | str = False,
                       split: str | None = None) -> Path:
     """Load a checkpoint, embed its cohort and write the parquet export.
 
@@ -131,7 +131,7 @@ def export_checkpoint(checkpoint: str, out: str, cohort: Cohort | None = None,
         Replace an existing output.
     config_overrides : list of str, optional
         ``key=value`` changes to the stored configuration (e.g. another image table).
-    trust_code : bool
+    trust_code : bool or str
         Allow a ``module:callable`` ``backbone_factory``: the checkpoint's configuration is
         data and cannot grant this by itself.
     split : str, optional
@@ -153,7 +153,8 @@ def export_checkpoint(checkpoint: str, out: str, cohort: Cohort | None = None,
     values = ckpt["config"]
     if config_overrides:
         values = apply_overrides(values, config_overrides)
-    cfg = GemcontConfig.from_dict(values, checkpoint).validate()
+    # the stored configuration is data: it cannot grant trust_code to itself
+    cfg = GemcontConfig.from_dict(values, checkpoint).validate(trust_code)
     if cfg.backbone_factory:
         from .encoders import resolve_backbone_factory
 

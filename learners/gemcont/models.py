@@ -102,7 +102,7 @@ class GemcontModel(nn.Module):
         S, number of genetic inputs (1 for the PRS baseline).
     betas : array (S,), optional
         Panel betas for the projector initialisation.
-    trust_code : bool
+    trust_code : bool or str
         Allow a ``module:callable`` backbone factory (:func:`.encoders.build_encoder`).
     restore : bool
         The weights will be loaded from a checkpoint (export, resume): the projector is left
@@ -113,7 +113,7 @@ class GemcontModel(nn.Module):
     uses_genetics = True
 
     def __init__(self, cfg: Any, input_shape: tuple[int, ...], n_genetic: int,
-                 betas: np.ndarray | None = None, trust_code: bool = False,
+                 betas: np.ndarray | None = None, trust_code: bool | str = False,
                  restore: bool = False):
         super().__init__()
         self.loss_name = cfg.loss
@@ -174,7 +174,7 @@ class GemcontModel(nn.Module):
 
 
 def build_model(cfg: Any, input_shape: tuple[int, ...], n_genetic: int = 0,
-                betas: np.ndarray | None = None, n_targets: int = 1, trust_code: bool = False,
+                betas: np.ndarray | None = None, n_targets: int = 1, trust_code: bool | str = False,
                 restore: bool = False) -> nn.Module:
     """Model for ``cfg.method``: GEMCONT/PRS dual encoder or one of the baselines.
 
@@ -189,7 +189,7 @@ def build_model(cfg: Any, input_shape: tuple[int, ...], n_genetic: int = 0,
         Panel betas for the projector initialisation.
     n_targets : int
         Outputs of the supervised baseline.
-    trust_code : bool
+    trust_code : bool or str
         Allow a ``module:callable`` backbone factory.
     restore : bool
         Weights come from a checkpoint next: skip the beta-based initialisation.

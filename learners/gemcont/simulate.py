@@ -104,7 +104,7 @@ def glyph_cohort_arrays(sim: GlyphCohort, val_fraction: float = 0.1, test_fracti
     source = ArraySource(sim.images, counts=counts)
     dos, betas = sim.dosages, sim.betas
     if prs:
-        dos, betas = prs_input(dos, betas), np.ones(1)
+        dos, betas = prs_input(dos, betas, split == "train"), np.ones(1)
     g, state = prepare_genetics(dos, split == "train", covariates)
     return Cohort(list(sim.iids), source, split, g=g, betas=standardised_betas(betas, state),
                   y=sim.z.reshape(-1, 1))

@@ -276,7 +276,8 @@ def _train_embed(cfg: StudyConfig, method: str, data: _CohortData, ph: _Phenotyp
     if method in ("gemcont", "prs"):
         dos, b = data.panel_dosages[rows], data.panel_betas
         if method == "prs":
-            dos, b = prs_input(dos, b), np.ones(1)
+            # missing dosages take the training individuals' mean, as prepare_genetics does
+            dos, b = prs_input(dos, b, split == "train"), np.ones(1)
         g, state = prepare_genetics(dos, split == "train")
         betas = standardised_betas(b, state)
     y = None

@@ -193,14 +193,14 @@ class Trainer:
         Needs ``g`` for ``gemcont``/``prs`` and ``y`` for ``supervised``.
     out_dir : path, optional
         Where checkpoints go (default ``cfg.out_dir``); ``None``/"" keeps them in memory only.
-    trust_code : bool
+    trust_code : bool or str
         Allow a ``module:callable`` ``backbone_factory`` (never implied by the configuration;
         see :func:`.encoders.resolve_backbone_factory`).
     """
 
     def __init__(self, cfg: GemcontConfig, cohort: Cohort, out_dir: str | None = None,
-                 trust_code: bool = False):
-        cfg.validate()
+                 trust_code: bool | str = False):
+        cfg.validate(trust_code)
         self.cfg, self.cohort = cfg, cohort
         self.out_dir = Path(cfg.out_dir if out_dir is None else out_dir) if (
             out_dir or (out_dir is None and cfg.out_dir)) else None
@@ -530,7 +530,7 @@ def _to_tuples(obj: Any) -> Any:
 
 
 def train(cfg: GemcontConfig, cohort: Cohort | None = None, resume: bool = False,
-          trust_code: bool = False) -> Trainer:
+          trust_code: bool | str = False) -> Trainer:
     """Train per ``cfg`` (loading the cohort from files unless given); returns the trainer.
 
     Parameters
@@ -540,16 +540,16 @@ def train(cfg: GemcontConfig, cohort: Cohort | None = None, resume: bool = False
         Default: read from the configured files (:func:`.data.load_cohort`).
     resume : bool
         Continue from ``out_dir/last.pt``.
-    trust_code : bool
+    trust_code : bool or str
         Allow a ``module:callable`` ``backbone_factory``; a configuration alone never can.
     """
     from .encoders import resolve_backbone_factory
 
-    # refuse before any file is read or any token cache is built
+    # refuse before any file is read or any token cache is built: an untrusted module path
+    # or augmentation on cached tokens fails validation; a trusted path must import
+    cfg.validate(trust_code)
     if cfg.backbone_factory:
         resolve_backbone_factory(cfg.backbone_factory, trust_code)
-    if cfg.encoder == "frozen-backbone" and cfg.token_cache and Augment(cfg.augment):
-        check_augment_inputs(cfg, (0, 0))
     if cohort is None:
         from .data import load_cohort
 
