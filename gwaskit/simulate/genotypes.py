@@ -134,6 +134,47 @@ def _simulate_chromosome(
     min_count: int,
     seed: int,
 ) -> tuple[np.ndarray, pd.DataFrame]:
+    haplotypes, variants = simulate_chromosome_haplotypes(
+        chrom, n_per_pop, length, recombination_rate, mutation_rate, ne, migration_rate,
+        min_count, seed,
+    )
+    return np.ascontiguousarray(haplotypes[0] + haplotypes[1]), variants
+
+
+def simulate_chromosome_haplotypes(
+    chrom: str,
+    n_per_pop: list[int],
+    length: int,
+    recombination_rate: float,
+    mutation_rate: float,
+    ne: float,
+    migration_rate: float,
+    min_count: int,
+    seed: int,
+) -> tuple[np.ndarray, pd.DataFrame]:
+    """Phased haplotypes of one msprime chromosome (the generator behind every simulated cohort).
+
+    Parameters
+    ----------
+    chrom
+        Chromosome name written to the variant table.
+    n_per_pop
+        Diploid individuals per deme (one entry: panmictic, ``ne`` the population size).
+    length, recombination_rate, mutation_rate, ne, migration_rate
+        Chromosome length (bp), per-bp rates, effective size and island-model migration rate.
+    min_count
+        Sites whose derived-allele count over the ``2 * sum(n_per_pop)`` haplotypes is below
+        ``min_count`` or above ``2 * sum(n_per_pop) - min_count`` are dropped.
+    seed
+        Seeds the ancestry and the mutations.
+
+    Returns
+    -------
+    haplotypes : ndarray, int8, shape (2, n_individuals, n_variants)
+        0/1 derived allele on the first and second haplotype of every individual.
+    variants : DataFrame
+        The variant table (:data:`VARIANT_COLUMNS`) of the kept sites.
+    """
     import msprime
 
     seeds = np.random.SeedSequence(seed).generate_state(2)
@@ -158,7 +199,8 @@ def _simulate_chromosome(
     h1 = sample_pos[ind_nodes[:, 1]]
     n_mut = np.bincount(ts.tables.mutations.site, minlength=ts.num_sites)
     n_alleles = 2 * n_ind
-    cols: list[np.ndarray] = []
+    cols0: list[np.ndarray] = []
+    cols1: list[np.ndarray] = []
     pos: list[int] = []
     ref: list[str] = []
     alt: list[str] = []
@@ -169,20 +211,23 @@ def _simulate_chromosome(
             dropped_multi += 1
             continue
         g = var.genotypes
-        d = g[h0] + g[h1]
-        c = int(d.sum())
+        c = int(np.count_nonzero(g))   # one mutation: alleles 0/1; every sample node is an individual's
         if c < min_count or c > n_alleles - min_count:
             dropped_maf += 1
             continue
-        cols.append(d.astype(np.int8))
+        cols0.append(g[h0].astype(np.int8))
+        cols1.append(g[h1].astype(np.int8))
         pos.append(int(site.position) + 1)
         ref.append(site.ancestral_state)
         alt.append(site.mutations[0].derived_state)
     logger.info(
         "chromosome %s: %d sites simulated; dropped %d with more than one mutation, %d below the "
-        "MAF filter; %d variants kept", chrom, ts.num_sites, dropped_multi, dropped_maf, len(cols),
+        "MAF filter; %d variants kept", chrom, ts.num_sites, dropped_multi, dropped_maf, len(cols0),
     )
-    geno = np.stack(cols, axis=1) if cols else np.zeros((n_ind, 0), dtype=np.int8)
+    haplotypes = np.zeros((2, n_ind, len(cols0)), dtype=np.int8)
+    if cols0:
+        haplotypes[0] = np.stack(cols0, axis=1)
+        haplotypes[1] = np.stack(cols1, axis=1)
     pos_arr = np.asarray(pos, dtype=np.int64)
     variants = pd.DataFrame({
         "chromosome": chrom,
@@ -191,7 +236,7 @@ def _simulate_chromosome(
         "effect_allele": alt,
         "other_allele": ref,
     })
-    return geno, variants
+    return haplotypes, variants
 
 
 def simulate_genotypes(
