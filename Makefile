@@ -13,6 +13,9 @@ STAMP := $(VENV)/.installed
 SSF_PYTHON ?= python3.11
 SSF_VENV ?= .venv-ssf
 SSF_STAMP := $(SSF_VENV)/.installed
+# glimix-core (the exact multi-trait LMM of benchmarks/bench_loco.py) pins numpy<2 and cffi<2
+GLIMIX_VENV ?= .venv-glimix
+GLIMIX_STAMP := $(GLIMIX_VENV)/.installed
 
 .PHONY: venv oracles test demo bench clean
 
@@ -25,7 +28,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[$(EXTRAS)]"
 	touch $(STAMP)
 
-oracles: $(SSF_STAMP)
+oracles: $(SSF_STAMP) $(GLIMIX_STAMP)
+
+$(GLIMIX_STAMP):
+	test -x $(GLIMIX_VENV)/bin/python || $(SSF_PYTHON) -m venv $(GLIMIX_VENV)
+	$(GLIMIX_VENV)/bin/python -m pip install -q "glimix-core==3.1.12" "numpy<2" scipy
+	touch $(GLIMIX_STAMP)
 
 $(SSF_STAMP):
 	test -x $(SSF_VENV)/bin/python || $(SSF_PYTHON) -m venv $(SSF_VENV)
@@ -42,4 +50,4 @@ bench: venv
 	for b in benchmarks/bench_*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) $(SSF_VENV) runs .pytest_cache
+	rm -rf $(VENV) $(SSF_VENV) $(GLIMIX_VENV) runs .pytest_cache

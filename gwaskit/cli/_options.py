@@ -22,7 +22,7 @@ __all__ = ["genotype_options", "selection_options", "pop_genotype_inputs", "pop_
 
 SELECTION_HELP_GROUP = "Sample/variant selection (plink2 semantics)"
 
-_GENO_KEYS = ("bgen", "sample_file", "bed", "pfile", "vcf", "vcf_dosage")
+_GENO_KEYS = ("bgen", "sample_file", "bed", "pfile", "vcf", "vcz", "vcf_dosage")
 _SEL_KEYS = ("keep", "remove", "extract", "exclude", "extract_range", "exclude_range", "chr",
              "from_bp", "to_bp", "maf", "max_maf", "mac", "geno", "info_min")
 
@@ -34,8 +34,8 @@ def _apply(f, options):
 
 
 def genotype_options(f):
-    """``--bgen/--sample/--bed/--pfile/--vcf/--vcf-dosage`` (exactly one source is checked by
-    :func:`pop_genotype_inputs`)."""
+    """``--bgen/--sample/--bed/--pfile/--vcf/--vcz/--vcf-dosage`` (exactly one source is checked
+    by :func:`pop_genotype_inputs`)."""
     return _apply(f, [
         click.option("--bgen", help="BGEN file(s): a path or a quoted glob such as 'chr*.bgen'."),
         click.option("--sample", "sample_file", type=click.Path(dir_okay=False),
@@ -43,8 +43,11 @@ def genotype_options(f):
         click.option("--bed", help="PLINK .bed/.bim/.fam prefix (or glob of prefixes)."),
         click.option("--pfile", help="PLINK 2 .pgen/.pvar/.psam prefix (or glob)."),
         click.option("--vcf", help="VCF/BCF file(s) (.vcf, .vcf.gz, .bcf) or a quoted glob."),
+        click.option("--vcz", help="VCF Zarr store(s) (a .vcz directory, as bio2zarr's "
+                                   "vcf2zarr writes it) or a quoted glob; needs zarr."),
         click.option("--vcf-dosage", default="auto", show_default=True,
-                     help="VCF FORMAT field for dosages (DS, HDS, GP, GT or auto)."),
+                     help="VCF FORMAT field for dosages, for --vcf and --vcz (DS, GP, GT or "
+                          "auto)."),
     ])
 
 
@@ -142,12 +145,12 @@ def pop_genotype_inputs(kwargs: dict) -> dict:
     Raises
     ------
     InputError
-        Not exactly one of --bgen/--bed/--pfile/--vcf, or --sample without --bgen.
+        Not exactly one of --bgen/--bed/--pfile/--vcf/--vcz, or --sample without --bgen.
     """
     v = {k: kwargs.pop(k, None) for k in _GENO_KEYS}
-    given = [k for k in ("bgen", "bed", "pfile", "vcf") if v[k] is not None]
+    given = [k for k in ("bgen", "bed", "pfile", "vcf", "vcz") if v[k] is not None]
     if len(given) != 1:
-        raise InputError("give exactly one of --bgen, --bed, --pfile or --vcf")
+        raise InputError("give exactly one of --bgen, --bed, --pfile, --vcf or --vcz")
     if v["sample_file"] is not None and given[0] != "bgen":
         raise InputError("--sample goes with --bgen only")
     return {"genotypes": v[given[0]], "sample_file": v["sample_file"],

@@ -23,6 +23,8 @@ SUBCOMMANDS = {
     "meta": ("gwaskit.cli.meta", "Fixed-effect inverse-variance meta-analysis."),
     "prs": ("gwaskit.cli.prs", "Polygenic score from a panel."),
     "pca": ("gwaskit.cli.pca", "Genotype principal components."),
+    "loco": ("gwaskit.cli.loco", "LOCO step 1: whole-genome ridge predictions (REGENIE)."),
+    "transform": ("gwaskit.cli.transform", "Write the scan's traits and covariates for REGENIE/plink2."),
     "plot": ("gwaskit.cli.plot", "Manhattan and QQ plots."),
     "simulate": ("gwaskit.cli.simulate", "Simulate a cohort with realistic LD."),
 }
@@ -88,7 +90,7 @@ def cli() -> None:
 #: Top-level module -> the extra of pyproject.toml that provides it.
 EXTRAS = {"matplotlib": "plot", "msprime": "sim", "tskit": "sim", "mlxtend": "sim",
           "stdpopsim": "sim", "dask": "dist", "distributed": "dist", "cryptography": "dist",
-          "torch": "learn", "sklearn": "learn", "PIL": "learn"}
+          "torch": "learn", "sklearn": "learn", "PIL": "learn", "zarr": "vcz"}
 
 
 def missing_extra_hint(exc: ModuleNotFoundError) -> str | None:

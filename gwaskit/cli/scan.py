@@ -12,6 +12,7 @@ import click
 
 from ..errors import InputError
 from ._options import genotype_options, pop_genotype_inputs, pop_selection, selection_options
+from ._traits import pop_trait_options, trait_options
 
 
 #: ``--format`` values -> what a file of each holds.
@@ -19,28 +20,10 @@ OUTPUT_FORMATS = {"gwaskit": "table", "gwas-ssf": "GWAS-SSF v1.0", "plink2": "pl
                   "regenie": "REGENIE step 2"}
 
 
-def _split(values: tuple[str, ...]) -> list[str] | None:
-    """Accept repeated flags and/or comma-separated lists."""
-    items = [v.strip() for val in values for v in val.split(",") if v.strip()]
-    return items or None
-
-
 @click.command(name="scan", context_settings={"help_option_names": ["-h", "--help"]})
 @genotype_options
 @selection_options
-@click.option("--pheno", required=True, type=click.Path(dir_okay=False),
-              help="Embedding/phenotype table (.parquet, .csv, or .tsv/.txt/.psam/.pheno[.gz]: "
-                   "tab- or whitespace-separated) with IID (and FID); IDs are matched as strings.")
-@click.option("--pheno-cols", multiple=True, help="Columns or globs, e.g. 'emb_*' (default: all numeric).")
-@click.option("--covar", type=click.Path(dir_okay=False), help="Covariate table.")
-@click.option("--covar-cols", multiple=True, help="Covariate columns or globs (default: all).")
-@click.option("--categorical", multiple=True, help="Categorical covariates (one-hot, first level dropped).")
-@click.option("--pca", "pca", type=click.IntRange(min=1), default=None,
-              help="Project the embedding on its top D principal components "
-                   "(default: all components, at most 256).")
-@click.option("--no-pca", is_flag=True, help="Test the phenotype columns as given.")
-@click.option("--no-rank-normalize", is_flag=True,
-              help="Skip the per-column rank-based inverse normal transform (Blom).")
+@trait_options
 @click.option("--test", type=click.Choice(["scaled-lrt", "wilks"]), default="scaled-lrt", show_default=True,
               help="scaled-lrt: LIMIX -N D log(1-Q/D); wilks: full LRT -N log(1-Q).")
 @click.option("--pvalue", type=click.Choice(["exact", "chi2"]), default="exact", show_default=True,
@@ -73,20 +56,13 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
 @click.option("--skip-bad-variants", is_flag=True,
               help="Variants whose genotype block cannot be decoded get errcode BAD_GENOTYPES "
                    "(listed in <out>.skipped.tsv) instead of stopping the scan.")
-# -- held-out split guard and sample-ID matching (gwaskit.io.tables.load_analysis_data) --
-@click.option("--split-col", default="split", show_default=True,
-              help="Column of the phenotype table holding a learner's split labels.")
-@click.option("--split-value", "split_values", multiple=True,
-              help="Scan only the rows whose split column has this value (repeatable), e.g. "
-                   "--split-value test for individuals the learner never trained on. A table "
-                   "whose split column holds several values is refused without this, --keep "
-                   "or --all-splits.")
-@click.option("--all-splits", is_flag=True,
-              help="Use every row of a phenotype table that has several split values, on purpose.")
-@click.option("--allow-id-mismatch", is_flag=True,
-              help="Run although under 50%% of the sample IDs match (of the smaller side) or "
-                   "unmatched IDs differ only by leading zeros (the overlap is then logged).")
-# -- end held-out split guard --
+@click.option("--loco", type=click.Path(dir_okay=False),
+              help="A `gwaskit loco` file (<prefix>.loco.parquet): variants of chromosome c are "
+                   "tested against the traits minus their chromosome-c prediction (made with "
+                   "the same trait options and samples, else refused).")
+@click.option("--loco-regenie", type=click.Path(dir_okay=False),
+              help="Instead of --loco: REGENIE step 1's <prefix>_pred.list, fitted to the "
+                   "traits `gwaskit transform` wrote with the same flags.")
 @click.option("--dry-run", is_flag=True,
               help="Open the inputs, apply the filters and fit the null model, then print the "
                    "plan (N, D, c, variants after filters, chunks, estimated peak memory and "
@@ -107,13 +83,12 @@ def _split(values: tuple[str, ...]) -> list[str] | None:
               help="--format gwaskit: result table, .parquet, .tsv or .tsv.gz. gwas-ssf: "
                    "<stem>.tsv.gz (or .tsv). plink2/regenie: output prefix. Always "
                    "<out>.meta.json and <out>.log beside.")
-def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_rank_normalize, test,
-            pvalue, per_dim, missing, dtype, chunk_size, threads, scheduler, workers, resume, keep_parts,
-            skip_bad_variants, dry_run, quiet, overwrite, out_format, genome_assembly, out,
-            **kwargs):
+def command(test, pvalue, per_dim, missing, dtype, chunk_size, threads, scheduler, workers, resume,
+            keep_parts, skip_bad_variants, loco, loco_regenie, dry_run, quiet, overwrite,
+            out_format, genome_assembly, out, **kwargs):
     """Multi-trait (D-df) association scan of an embedding against every variant.
 
-    Genotypes come from exactly one of --bgen, --bed, --pfile or --vcf; the selection flags
+    Genotypes come from exactly one of --bgen, --bed, --pfile, --vcf or --vcz; the selection flags
     (--keep ... --info-min) act as in plink2 and are applied before the analysis, and what each
     removed is logged and recorded in the metadata.
     """
@@ -126,28 +101,18 @@ def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_r
     setup_logging(quiet=quiet)
     geno = pop_genotype_inputs(kwargs)
     selection = pop_selection(kwargs)
-    held_out = kwargs
-    if pca is not None and no_pca:
-        raise InputError("--pca and --no-pca are mutually exclusive")
+    files, traits = pop_trait_options(kwargs)
+    pheno, covar = files["pheno"], files["covar"]
     if scheduler and workers:
         raise InputError("--scheduler and --workers are mutually exclusive")
     # every file format other than gwaskit's holds one effect size per trait
     per_dim = per_dim or out_format != "gwaskit"
     inputs = ScanInputs(genotypes=geno["genotypes"], pheno=pheno,
                         sample_file=geno["sample_file"], covar=covar,
-                        vcf_dosage=geno["vcf_dosage"])
-    config = ScanConfig(pheno_cols=_split(pheno_cols), covar_cols=_split(covar_cols),
-                        categorical=_split(categorical) or (),
-                        pca=None if no_pca else (pca if pca is not None else "all"),
-                        rank_normalize=not no_rank_normalize, test=test, pvalue=pvalue,
-                        per_dim=per_dim, dtype=dtype, missing=missing, chunk_size=chunk_size,
-                        selection=selection,
-                        skip_bad_variants=skip_bad_variants,
-                        # held-out split guard and ID matching (flags above --quiet)
-                        split_col=held_out["split_col"],
-                        split_values=_split(held_out["split_values"]),
-                        all_splits=held_out["all_splits"],
-                        allow_id_mismatch=held_out["allow_id_mismatch"])
+                        vcf_dosage=geno["vcf_dosage"], loco=loco, loco_regenie=loco_regenie)
+    config = ScanConfig(**traits, test=test, pvalue=pvalue, per_dim=per_dim, dtype=dtype,
+                        missing=missing, chunk_size=chunk_size, selection=selection,
+                        skip_bad_variants=skip_bad_variants)
     execution = Execution(threads=threads, scheduler=scheduler, workers=workers)
     if out_format == "gwaskit":
         table_format(out)
@@ -229,7 +194,8 @@ def command(pheno, pheno_cols, covar, covar_cols, categorical, pca, no_pca, no_r
         "command_line": " ".join(["gwaskit"] + [click.utils.make_str(a) for a in sys.argv[1:]]),
         "versions": package_versions(),
         "inputs": {"genotypes": geno["genotypes"], "sample": geno["sample_file"],
-                   "vcf_dosage": geno["vcf_dosage"], "pheno": pheno, "covar": covar},
+                   "vcf_dosage": geno["vcf_dosage"], "pheno": pheno, "covar": covar,
+                   "loco": loco, "loco_regenie": loco_regenie},
         **info,
     }
     if out_format == "gwaskit":

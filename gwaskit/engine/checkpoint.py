@@ -162,12 +162,15 @@ class WorkDir:
         None skips the check
     versions : package versions (default :func:`package_versions`); a resumed run must match
     id_column : the part column holding the IDs
+    part_rows : the row count of a chunk's part (default its number of variants; e.g. the
+        number of samples for parts holding per-sample predictions)
     """
 
     def __init__(self, path: str | os.PathLike, fingerprint: str, inputs: dict,
                  chunks: Sequence[Chunk], chunk_ids: Callable[[Chunk], Sequence[str]] | None = None,
                  versions: dict | None = None, id_column: str = "variant_id",
-                 config: dict | None = None):
+                 config: dict | None = None,
+                 part_rows: Callable[[Chunk], int] | None = None):
         self.path = Path(path)
         self.fingerprint = str(fingerprint)
         self.config = json.loads(json.dumps(config or {}, default=str))
@@ -177,6 +180,7 @@ class WorkDir:
         self.chunks = list(chunks)
         self.chunk_ids = chunk_ids
         self.id_column = id_column
+        self.part_rows = part_rows or (lambda c: c.size)
         self.plan = {"n_variants": int(sum(c.size for c in self.chunks)),
                      "chunks": [c.as_list() for c in self.chunks]}
         self.done: set[int] = set()
@@ -241,14 +245,14 @@ class WorkDir:
         return set(good)
 
     def _part_ok(self, i: int) -> bool:
-        """The part exists, has its chunk's row count and carries its chunk's variant IDs."""
+        """The part exists, has its chunk's row count and carries its chunk's IDs."""
         import pyarrow.parquet as pq
 
         if i >= len(self.chunks):
             return False
         try:
             f = pq.ParquetFile(self.part_path(i))
-            if f.metadata.num_rows != self.chunks[i].size:
+            if f.metadata.num_rows != self.part_rows(self.chunks[i]):
                 return False
             if self.chunk_ids is None:
                 return True

@@ -1,5 +1,5 @@
-"""One entry point for genotype dosages: BGEN (fast path), PLINK 1 ``.bed``, PLINK 2 ``.pgen``
-and VCF/BCF.
+"""One entry point for genotype dosages: BGEN (fast path), PLINK 1 ``.bed``, PLINK 2 ``.pgen``,
+VCF/BCF and VCF Zarr.
 
 >>> with open_genotypes("chr*.bgen", "cohort.sample") as g:          # doctest: +SKIP
 ...     for table, dosages in g.iter_dosages(chunk_size=2000):
@@ -11,8 +11,9 @@ reported as ``effect_allele`` (BGEN allele 1; ``.bim`` column 5 = PLINK A1 = bed
 ``p0`` the probability of two copies of allele 1; phased ``p[hap1, allele1] + p[hap2, allele1]``.
 Haploid BGEN calls (e.g. male chrX from plink2) give 0..1 copies. Missing calls are NaN.
 For plink2-written BGEN allele 1 is ALT (plink2 reads them back with ``ref-last``).
-``.pgen`` and VCF/BCF dosages count ALT (plink2's A1; see :mod:`gwaskit.io.pgen` and
-:mod:`gwaskit.io.vcf`), so a BGEN exported by plink2 and its ``.pgen``/VCF source agree.
+``.pgen``, VCF/BCF and VCF Zarr dosages count ALT (plink2's A1; see :mod:`gwaskit.io.pgen`,
+:mod:`gwaskit.io.vcf` and :mod:`gwaskit.io.vcz`), so a BGEN exported by plink2 and its
+``.pgen``/VCF source (or that VCF converted to Zarr by bio2zarr) agree.
 """
 from __future__ import annotations
 
@@ -36,6 +37,7 @@ from gwaskit.io.bgen import BgenFile
 from gwaskit.io.pgen import PgenFile, pgen_prefix
 from gwaskit.io.samples import read_sample_file
 from gwaskit.io.vcf import VCF_DOSAGE_FIELDS, VcfFile, is_vcf_path
+from gwaskit.io.vcz import VczFile, is_vcz_path
 
 __all__ = ["open_genotypes", "GenotypeReader", "chromosome_sort_key"]
 
@@ -71,7 +73,7 @@ def _expand(paths_or_glob) -> list[Path]:
         if any(ch in s for ch in "*?[") and not Path(s).exists():
             hits = sorted(_glob.glob(os.path.expanduser(s)), key=_natural_key)
             hits = [h for h in hits if h.endswith((".bgen", ".bed", ".pgen"))
-                    or is_vcf_path(h)] or hits
+                    or is_vcf_path(h) or is_vcz_path(h)] or hits
             if not hits:
                 raise InputError(f"{s}: no genotype file matches this pattern")
             out.extend(Path(h) for h in hits)
@@ -390,7 +392,8 @@ def _recycled(spare: list, shape: tuple, dtype) -> np.ndarray:
 
 
 _FORMATS = ("BGEN (.bgen), PLINK 1 (.bed or a prefix with .bed/.bim/.fam), PLINK 2 (.pgen or a "
-            "prefix with .pgen/.pvar/.psam), VCF/BCF (.vcf, .vcf.gz, .bcf)")
+            "prefix with .pgen/.pvar/.psam), VCF/BCF (.vcf, .vcf.gz, .bcf), VCF Zarr (a .vcz "
+            "store directory, e.g. from bio2zarr vcf2zarr)")
 
 
 def _open_one(path: Path, sample_table, sample_source, cache_dir, n_threads,
@@ -400,6 +403,11 @@ def _open_one(path: Path, sample_table, sample_source, cache_dir, n_threads,
             raise InputError(f"{sample_source}: a sample file applies to BGEN input only; "
                              f"{path} names its samples itself")
         return VcfFile(path, vcf_dosage=vcf_dosage)
+    if is_vcz_path(path):
+        if sample_table is not None:
+            raise InputError(f"{sample_source}: a sample file applies to BGEN input only; "
+                             f"{path} names its samples itself")
+        return VczFile(path, vcf_dosage=vcf_dosage)
     if path.suffix == ".bgen":
         if not path.exists():
             raise InputError(f"{path}: file not found")
@@ -449,7 +457,9 @@ def open_genotypes(
         BGEN backend (v1.2/1.3, layout 2); a ``.bed`` path or a PLINK prefix (``foo`` with
         ``foo.bed/.bim/.fam``) the PLINK 1 backend; a ``.pgen`` path or a prefix with
         ``foo.pgen/.pvar/.psam`` the PLINK 2 backend (a prefix with both a .pgen and a .bed
-        fileset reads the .pgen); ``.vcf``, ``.vcf.gz`` and ``.bcf`` the VCF/BCF backend.
+        fileset reads the .pgen); ``.vcf``, ``.vcf.gz`` and ``.bcf`` the VCF/BCF backend; a
+        ``.vcz`` directory (or a directory holding a VCF Zarr group, as bio2zarr writes it) the
+        VCF Zarr backend (needs the ``vcz`` extra, ``zarr``).
         Several files are concatenated in natural
         chromosome order (1, 2, ..., 10, ..., 22, X, Y, MT; by each file's first variant, then
         by file name) and must all have the same samples.
@@ -463,8 +473,10 @@ def open_genotypes(
     n_threads
         Worker threads for decompression/decoding (default ``$GWASKIT_THREADS`` or the CPUs).
     vcf_dosage
-        VCF/BCF only: ``"auto"`` (per record FORMAT ``DS``, else ``GP``, else ``GT``) or
-        ``"DS"``, ``"GP"``, ``"GT"`` to force one field (see :mod:`gwaskit.io.vcf`).
+        VCF/BCF and VCF Zarr only: ``"auto"`` (per record FORMAT ``DS``, else ``GP``, else
+        ``GT``) or ``"DS"``, ``"GP"``, ``"GT"`` to force one field (see :mod:`gwaskit.io.vcf`;
+        VCF Zarr reads the arrays ``call_DS``, ``call_GP``, ``call_genotype``:
+        :mod:`gwaskit.io.vcz`).
 
     Returns
     -------

@@ -35,7 +35,7 @@ from ..stats.multitrait import ERR_OK, OUTPUT_COLUMNS, PVALUE_LAWS, TESTS, Multi
 from ..stats.pvalues import lambda_gc
 
 __all__ = ["ScanInputs", "ScanConfig", "ScanResult", "ScanPlan", "Checkpoint", "run_scan",
-           "plan_scan", "scan",
+           "plan_scan", "scan", "loco_provenance", "TRANSFORM_FIELDS",
            "ERR_BAD", "BLOCK_BYTES"]
 
 ERR_BAD = "BAD_GENOTYPES"
@@ -65,6 +65,10 @@ class ScanInputs:
     sample_file : ``.sample`` for BGEN files without embedded sample IDs
     covar : covariate table
     vcf_dosage : VCF FORMAT field read as dosage (``auto``: DS, else GP, else GT)
+    loco : a ``gwaskit loco`` file (``.loco.parquet``): variants of chromosome c are tested
+        against the traits minus their chromosome-c LOCO prediction
+    loco_regenie : instead, REGENIE step 1's ``<prefix>_pred.list`` (for traits written by
+        ``gwaskit transform``)
     """
 
     genotypes: str | tuple[str, ...]
@@ -72,6 +76,8 @@ class ScanInputs:
     sample_file: str | None = None
     covar: str | None = None
     vcf_dosage: str = "auto"
+    loco: str | None = None
+    loco_regenie: str | None = None
 
     def __post_init__(self) -> None:
         if not self.genotypes:
@@ -80,6 +86,8 @@ class ScanInputs:
             raise InputError("pheno: a phenotype table is required")
         g = self.genotypes
         object.__setattr__(self, "genotypes", g if isinstance(g, str) else tuple(map(str, g)))
+        if self.loco and self.loco_regenie:
+            raise InputError("loco and loco_regenie: give at most one LOCO prediction source")
 
 
 @dataclass(frozen=True)
@@ -193,6 +201,12 @@ class ScanResult:
     metadata: dict = field(default_factory=dict)
 
 
+#: The :class:`ScanConfig` fields that decide the traits a scan tests (and so a LOCO file's
+#: validity); the variant options (maf, selection of variants, test, dtype ...) do not.
+TRANSFORM_FIELDS = ("pheno_cols", "covar_cols", "categorical", "pca", "rank_normalize",
+                    "split_col", "split_values", "all_splits")
+
+
 # -- the per-chunk task -------------------------------------------------------------------------
 
 @dataclass
@@ -209,6 +223,9 @@ class ScanJob:
     n_variants: int  # in the files, before any selection
     vcf_dosage: str = "auto"
     selected: SelectionResult | None = None  # the Selection's samples and variants
+    # LOCO: normalised chromosome -> the null model of the traits minus that chromosome's
+    # prediction (None: one model for every variant)
+    loco_models: dict | None = None
 
 
 @dataclass
@@ -282,10 +299,30 @@ def _decode(job: ScanJob, chunk: Chunk, reader):
     return vt, out, skipped, None
 
 
+def _test_loco(job: ScanJob, vt, dos: np.ndarray, column_stats) -> dict:
+    """Test each run of consecutive variants of one chromosome with that chromosome's model."""
+    from ..io.selection import normalize_chromosome
+
+    raw = vt["chromosome"].astype(str).to_numpy()
+    codes = {c: normalize_chromosome(c) for c in set(raw.tolist())}
+    chrom = np.array([codes[c] for c in raw], dtype=object)
+    cuts = [0, *(np.flatnonzero(chrom[1:] != chrom[:-1]) + 1).tolist(), len(chrom)]
+    parts = []
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        stats = None if column_stats is None else column_stats[a:b]
+        parts.append(job.loco_models[chrom[a]].test(dos[:, a:b], column_stats=stats))
+    if len(parts) == 1:
+        return parts[0]
+    return {k: np.concatenate([np.asarray(p[k]) for p in parts]) for k in parts[0]}
+
+
 def _test(job: ScanJob, vt, dos: np.ndarray, column_stats):
     import pandas as pd
 
-    res = job.model.test(dos, column_stats=column_stats)
+    if job.loco_models is None:
+        res = job.model.test(dos, column_stats=column_stats)
+    else:
+        res = _test_loco(job, vt, dos, column_stats)
     vt = vt.reset_index(drop=True)
     block = {c: vt[c].to_numpy() for c in OUTPUT_COLUMNS[:5]}
     block.update({c: res[c] for c in OUTPUT_COLUMNS[5:]})
@@ -360,6 +397,8 @@ def _genotype_fingerprints(paths: Sequence[str]) -> list[dict]:
             with open(p, "rb") as fh:
                 offset = int.from_bytes(fh.read(4), "little")
             out.append(fingerprint_file(p, hash_bytes=min(4 + offset, _GENOTYPE_HASH_BYTES)))
+        elif p.is_dir():  # a VCF-Zarr store: its metadata in full, every chunk by size/mtime
+            out.append(_store_fingerprint(p))
         elif name.endswith((".vcf", ".vcf.gz", ".bcf", ".vcf.bgz")):
             out.append(fingerprint_file(p, hash_bytes=_GENOTYPE_HASH_BYTES))
             for ext in (".tbi", ".csi"):
@@ -374,6 +413,19 @@ def _genotype_fingerprints(paths: Sequence[str]) -> list[dict]:
                 if q.exists():
                     out.append(fingerprint_file(q, hash_bytes=head))
     return out
+
+
+def _store_fingerprint(path: Path) -> dict:
+    """A directory store (VCF-Zarr): SHA-256 over its metadata files' bytes and every file's
+    relative path, size and mtime."""
+    h = hashlib.sha256()
+    for f in sorted(q for q in path.rglob("*") if q.is_file()):
+        st = f.stat()
+        rel = f.relative_to(path).as_posix()
+        h.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        if f.name in (".zarray", ".zattrs", ".zgroup", ".zmetadata", "zarr.json"):
+            h.update(f.read_bytes())
+    return {"path": str(path), "kind": "directory store", "sha256": h.hexdigest()}
 
 
 def _empty_result(names: Sequence[str], per_dim: bool):
@@ -427,6 +479,64 @@ def _fit_null(inputs: ScanInputs, config: ScanConfig, reader):
     return data, model
 
 
+def loco_provenance(config: ScanConfig, data, model) -> dict:
+    """What a LOCO file must have been made with to serve this scan: the transformation
+    options, the analysed samples and the transformed traits (hashes), the dimension names."""
+    from ..io.loco import ids_digest, traits_digest
+
+    options = asdict(config)
+    transform = {k: options[k] for k in TRANSFORM_FIELDS}
+    transform["covariates_kept"] = list(model.covariates_kept_)
+    return {"transform": json.loads(json.dumps(transform, default=str)),
+            "samples_sha256": ids_digest([str(s) for s in data.iids]),
+            "traits_sha256": traits_digest(model.traits_), "n": int(model.n_),
+            "dim_names": list(model.dim_names_)}
+
+
+def _loco_models(inputs: ScanInputs, config: ScanConfig, reader, data, model) -> tuple[dict, dict]:
+    """``(normalised chromosome -> null model of the traits minus its LOCO prediction, metadata)``
+    for every chromosome among the reader's variants; predictions made for another
+    configuration, sample set or trait transformation are refused."""
+    from ..io.loco import read_loco
+    from ..io.selection import normalize_chromosome
+
+    expected = loco_provenance(config, data, model)
+    iids = [str(s) for s in data.iids]
+    if inputs.loco:
+        preds = read_loco(inputs.loco)
+        preds.check_matches(expected)
+        preds = preds.aligned(iids)
+        source = inputs.loco
+    else:
+        from ..io.regenie import read_regenie_pred, regenie_sample_ids
+
+        preds = read_regenie_pred(inputs.loco_regenie, dim_names=model.dim_names_)
+        table = reader.sample_table
+        fids = (table["FID"].astype(str).to_numpy()[np.asarray(data.sample_index)]
+                if "FID" in table.columns else np.asarray(iids))
+        preds = preds.aligned(regenie_sample_ids(fids, iids))
+        preds.check_matches({"dim_names": expected["dim_names"]})
+        source = inputs.loco_regenie
+    chroms = sorted({normalize_chromosome(c)
+                     for c in reader.variants["chromosome"].astype(str).unique()})
+    by_key: dict = {}
+    models, used = {}, {}
+    for c in chroms:
+        offset, key = preds.for_chromosome(c)
+        if key not in by_key:
+            by_key[key] = model.with_offset(offset)
+        models[c], used[c] = by_key[key], key
+    logger.info("LOCO: %s; %d chromosome(s) tested, %d null model(s) refitted%s", source,
+                len(chroms), len(by_key),
+                "" if all(k == c for c, k in used.items())
+                else "; whole-genome prediction for " + ", ".join(
+                    c for c, k in used.items() if k != c))
+    return models, {"file": source, "format": "gwaskit" if inputs.loco else "regenie",
+                    "prediction_used": used,
+                    "provenance": {k: v for k, v in preds.provenance.items()
+                                   if k not in ("transform",)}}
+
+
 def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
              execution: Execution | None = None, checkpoint: Checkpoint | None = None,
              progress: Callable[[int], None] | None = None,
@@ -473,12 +583,17 @@ def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
                          config=config.result_options(), inputs={
                 "genotypes": _genotype_fingerprints(paths),
                 "sample": fingerprint_file(inputs.sample_file),
-                "pheno": fingerprint_file(inputs.pheno), "covar": fingerprint_file(inputs.covar)},
+                "pheno": fingerprint_file(inputs.pheno), "covar": fingerprint_file(inputs.covar),
+                **({"loco": fingerprint_file(inputs.loco or inputs.loco_regenie)}
+                   if inputs.loco or inputs.loco_regenie else {})},
                 chunks=chunks, chunk_ids=lambda c: variant_ids[c.start:c.stop])
             done = wd.check(checkpoint.resume)
         data, model = _fit_null(inputs, config, reader)
         logger.info("Null model: N = %d, D = %d, c = %d (covariates incl. intercept); test %s, "
                     "p-values %s", model.n_, model.d_, model.c_, config.test, config.pvalue)
+        loco_models = None
+        if inputs.loco or inputs.loco_regenie:
+            loco_models, meta["loco"] = _loco_models(inputs, config, reader, data, model)
         if before_genotypes is not None:
             before_genotypes(int(sum(c.size for c in chunks)))
         if wd is not None:
@@ -511,7 +626,7 @@ def run_scan(inputs: ScanInputs, config: ScanConfig | None = None, *,
                       sample_index=np.asarray(data.sample_index, dtype=np.int64), model=model,
                       dtype=config.dtype, per_dim=config.per_dim,
                       skip_bad_variants=config.skip_bad_variants, n_variants=n_file_variants,
-                      vcf_dosage=inputs.vcf_dosage, selected=selected)
+                      vcf_dosage=inputs.vcf_dosage, selected=selected, loco_models=loco_models)
         if execution.distributed:
             reader.close()  # the workers open the files themselves
             task = run_chunk

@@ -6,7 +6,13 @@ msprime/tskit are optional (``pip install gwaskit[sim]``) and imported only when
 simulated.
 """
 from .cohort import SimulatedCohort, simulate_cohort
-from .families import FamilyCohortConfig, SimulatedFamilies, simulate_families, transmit
+from .families import (
+    FamilyCohortConfig,
+    SimulatedFamilies,
+    simulate_families,
+    simulate_family_cohort,
+    transmit,
+)
 from .genotypes import (
     SimulatedGenotypes,
     adjacent_r2,
@@ -30,5 +36,5 @@ __all__ = [
     "minor_allele_frequencies", "simulate_genotypes", "write_bgen", "gwas_sumstats",
     "linear_regression", "population_design", "write_sumstats", "SimulatedTrait", "choose_causal",
     "latent_trait", "liability_threshold", "simulate_trait", "standardize", "FamilyCohortConfig",
-    "SimulatedFamilies", "simulate_families", "transmit",
+    "SimulatedFamilies", "simulate_families", "simulate_family_cohort", "transmit",
 ]

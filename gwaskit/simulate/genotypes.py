@@ -335,11 +335,13 @@ def write_bgen(
     prefix: str = "chr",
     bits: int = 8,
     overwrite: bool = False,
+    fids: Sequence[str] | None = None,
 ) -> list[str]:
     """Write one BGEN (+ ``.sample``) per chromosome with the project writer.
 
     Files are ``<out_dir>/<prefix><chrom>.bgen``; dosages count ``effect_allele`` (stored as
-    allele 1). Returns the written BGEN paths.
+    allele 1). ``fids``: the ``.sample`` file's FID of every sample (default FID = IID).
+    Returns the written BGEN paths.
     """
     import os
 
@@ -351,7 +353,9 @@ def write_bgen(
         if os.path.exists(path) and not overwrite:
             raise InputError(f"{path}: output exists; pass overwrite=True to replace it")
         variants = sim.variants.iloc[sl].reset_index(drop=True)
-        _write_bgen(path, list(sim.samples), variants, dosages=sim.genotypes[:, sl], bits=bits)
+        extra = {} if fids is None else {"fids": [str(f) for f in fids]}
+        _write_bgen(path, list(sim.samples), variants, dosages=sim.genotypes[:, sl], bits=bits,
+                    **extra)
         paths.append(path)
         logger.info("wrote %s (%d samples x %d variants)", path, sim.n_samples, variants.shape[0])
     return paths

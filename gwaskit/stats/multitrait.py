@@ -206,6 +206,48 @@ class MultiTraitScan:
 
         Qf = covariate_basis(F if F.size else None, n)
         c = Qf.shape[1]
+        self.n_, self.d_, self.c_ = n, d, c
+        self.covariates_kept_, self.covariates_dropped_ = kept, dropped
+        self.dim_names_ = names
+        self.Qf_ = Qf
+        self.traits_ = Y  # after PCA and rank normalisation: what is tested, before covariates
+        self._fit_residuals(Y)
+        return self
+
+    def with_offset(self, offset: np.ndarray) -> "MultiTraitScan":
+        """A copy of this fitted model testing ``traits_ - offset`` instead of ``traits_``.
+
+        The transformation (PCA, rank normalisation), the covariates and the dimension names are
+        kept; only the null residuals ``R0``, ``S0`` and the whitening are refitted (one
+        ``N x D`` projection and a ``D x D`` Cholesky). This is the scan after a LOCO step 1
+        (REGENIE's step 2): ``offset`` is the prediction of the traits from every chromosome
+        but the one being tested.
+
+        Parameters
+        ----------
+        offset : array (N, D)
+            In the rows and dimension order of :meth:`fit`.
+
+        Returns
+        -------
+        MultiTraitScan
+        """
+        import copy
+
+        offset = np.asarray(offset, dtype=np.float64)
+        if offset.shape != self.traits_.shape:
+            raise InputError(f"offset: shape {offset.shape}, expected {self.traits_.shape}")
+        if not np.all(np.isfinite(offset)):
+            raise InputError("offset: non-finite values")
+        new = copy.copy(self)
+        new.__dict__.pop("_tls", None)  # scratch buffers are per model and thread
+        with one_blas_thread():
+            new._fit_residuals(self.traits_ - offset)
+        return new
+
+    def _fit_residuals(self, Y: np.ndarray) -> None:
+        """The null model of traits ``Y`` on the fitted covariate basis ``Qf_``."""
+        Qf = self.Qf_
         R0 = Y - Qf @ (Qf.T @ Y)
         S0 = R0.T @ R0
         try:
@@ -217,13 +259,8 @@ class MultiTraitScan:
             raise InputError("phenotypes: the covariate-adjusted phenotype columns are linearly "
                              "dependent (or constant); reduce them with --pca k")
         W = np.linalg.solve(L, R0.T).T  # R0 L^-T, orthonormal columns (L is D x D)
-
-        self.n_, self.d_, self.c_ = n, d, c
-        self.covariates_kept_, self.covariates_dropped_ = kept, dropped
-        self.dim_names_ = names
         self.L_ = L
         self.S0_diag_ = np.diag(S0).copy()
-        self.Qf_ = Qf
         A = np.ascontiguousarray(np.hstack([W, Qf[:, 1:]]))  # intercept direction not needed
         self._A64 = A
         self._A = A.astype(np.float32) if self.dtype == "float32" else A
@@ -233,7 +270,6 @@ class MultiTraitScan:
             self._YtQ = np.ascontiguousarray(Y.T @ Qf)
             self._YtY = np.ascontiguousarray(Y.T @ Y)
         self._log_beta_consts = None
-        return self
 
     @staticmethod
     def _check_df(n: int, c: int, d: int) -> None:

@@ -121,7 +121,8 @@ def compress(vcf: Path, kind: str, index: bool) -> Path:
     out = Path(f"{stem}{'_idx' if index else ''}.{kind}")
     run([bt, "view", "-O", "z" if kind == "vcf.gz" else "b", "-o", out, vcf])
     if index:
-        run([bt, "index", "-t" if kind == "vcf.gz" else "-c", out])
+        # -f: a fixture may compress the same VCF twice (the index beside it is then stale)
+        run([bt, "index", "-f", "-t" if kind == "vcf.gz" else "-c", out])
     return out
 
 

@@ -12,6 +12,7 @@ from gwaskit.stats.loco import (
     cv_folds,
     fit_level1,
     level0_predictions,
+    level0_predictions_nested,
     memory_estimate,
     shrinkage_grid,
     standardize_block,
@@ -133,7 +134,7 @@ def test_loco_matches_direct_recomputation():
     blocks, y = _tiny()
     folds = cv_folds(60, 5)
     lam = shrinkage_grid(sum(b.shape[1] for b in blocks))
-    ridge = LocoRidge(y, n_variants=48, store_dtype=np.float64)
+    ridge = LocoRidge(y, n_variants=48, store_dtype=np.float64, level1_cv="regenie")
     for x, c in zip(blocks, CHROMS):
         ridge.add_block(x, c)
     res = ridge.fit()
@@ -157,8 +158,8 @@ def test_own_chromosome_enters_only_through_level1_weights():
     """
     blocks, y = _tiny(seed=4)
     rng = np.random.default_rng(9)
-    base = LocoRidge(y, n_variants=48, store_dtype=np.float64)
-    pert = LocoRidge(y, n_variants=48, store_dtype=np.float64)
+    base = LocoRidge(y, n_variants=48, store_dtype=np.float64, level1_cv="regenie")
+    pert = LocoRidge(y, n_variants=48, store_dtype=np.float64, level1_cv="regenie")
     for x, c in zip(blocks, CHROMS):
         base.add_block(x, c)
         x2 = standardize_block(rng.binomial(2, 0.3, x.shape).astype(float)) if c == "3" else x
@@ -194,8 +195,9 @@ def test_shapes_dtypes_and_d_traits_equal_single_fits():
     folds = cv_folds(60, 4)
     p = level0_predictions(blocks[0], y, folds, lam)
     assert p.shape == (60, 5, 3) and p.dtype == np.float64
-    joint = LocoRidge(y, n_variants=48, folds=folds)
-    singles = [LocoRidge(y[:, j], n_variants=48, folds=folds) for j in range(3)]
+    joint = LocoRidge(y, n_variants=48, folds=folds, level1_cv="regenie")
+    singles = [LocoRidge(y[:, j], n_variants=48, folds=folds, level1_cv="regenie")
+               for j in range(3)]
     for x, c in zip(blocks, CHROMS):
         joint.add_block(x, c)
         for s in singles:
@@ -219,7 +221,7 @@ def test_shapes_dtypes_and_d_traits_equal_single_fits():
     part = fit_level1([b[2:3] for b in joint.level0], joint.block_chromosomes, y[:, 2:3], folds)
     np.testing.assert_allclose(part.predictions["1"][:, 0], res.predictions["1"][:, 2], rtol=1e-12)
     np.testing.assert_array_equal(level0_predictions(blocks[0], y, folds, n_variants=48), p)
-    assert memory_estimate(60, 6, 5, 3, block_size=8) >= joint.memory_bytes
+    assert memory_estimate(60, 6, 5, 3, block_size=8, level1_cv="regenie") >= joint.memory_bytes
     big = [memory_estimate(20_000, 50, 5, d) for d in (1, 16, 64)]
     assert big[0] < big[1] < big[2]
     assert big[2] >= 20_000 * 50 * 5 * 64 * 4
@@ -267,3 +269,81 @@ def test_bad_inputs():
         level0_predictions(blocks[0], y, np.zeros(60, dtype=int), [1.0])
     with pytest.raises(InputError, match="block_chromosomes"):
         fit_level1([np.zeros((2, 60, 5))], ["1", "2"], y, cv_folds(60))
+
+
+# -- the nested (leak-free) level-1 cross-validation -------------------------------------------
+
+def test_nested_level0_equals_direct_pair_solves():
+    rng = np.random.default_rng(3)
+    n, m, d = 50, 7, 2
+    x = standardize_block(rng.normal(size=(n, m)))
+    y = rng.normal(size=(n, d))
+    folds = cv_folds(n, 4)
+    lam = np.array([3.0, 30.0])
+    p = level0_predictions_nested(x, y, folds, lam)
+    assert p.shape == (4, n, 2, d)
+    ordinary = level0_predictions(x, y, folds, lam)
+    for i in range(4):
+        own = folds == i
+        np.testing.assert_allclose(p[i][own], ordinary[own], rtol=1e-10, atol=1e-12)
+        for j in range(4):
+            if j == i:
+                continue
+            train = (folds != i) & (folds != j)
+            for r, la in enumerate(lam):
+                beta = np.linalg.solve(x[train].T @ x[train] + la * np.eye(m), x[train].T @ y[train])
+                np.testing.assert_allclose(p[i][folds == j][:, r], x[folds == j] @ beta,
+                                           rtol=1e-9, atol=1e-12)
+
+
+def _null_ridge(level1_cv, y, blocks, folds):
+    ridge = LocoRidge(y, n_variants=sum(b.shape[1] for b, _ in blocks), folds=folds,
+                      store_dtype=np.float64, level1_cv=level1_cv)
+    for x, c in blocks:
+        ridge.add_block(x, c)
+    return ridge.fit()
+
+
+def test_nested_weights_never_see_their_fold():
+    """Changing the traits of fold k changes neither fold k's level-1 weights nor its
+    predictions in the nested scheme; in REGENIE's scheme it changes both (the leak)."""
+    rng = np.random.default_rng(4)
+    n = 120
+    blocks = [(standardize_block(rng.binomial(2, 0.3, size=(n, 20)).astype(float)), str(c))
+              for c in (1, 1, 2, 3)]
+    folds = cv_folds(n, 5)
+    y = rng.normal(size=(n, 2))
+    y2 = y.copy()
+    y2[folds == 2] = rng.normal(size=((folds == 2).sum(), 2))
+    taus = np.array([50.0])  # one level-1 penalty: compare the weights, not the choice
+    for scheme, same in (("nested", True), ("regenie", False)):
+        fits = []
+        for yy in (y, y2):
+            ridge = LocoRidge(yy, n_variants=80, folds=folds, store_dtype=np.float64,
+                              level1_cv=scheme)
+            for x, c in blocks:
+                ridge.add_block(x, c)
+            fits.append(ridge.fit(taus=taus))
+        a, b = fits
+        assert np.allclose(a.weights[2], b.weights[2], rtol=1e-9, atol=1e-12) is same, scheme
+        for c in a.predictions:
+            rows = folds == 2
+            assert np.allclose(a.predictions[c][rows], b.predictions[c][rows],
+                               rtol=1e-9, atol=1e-12) is same, scheme
+
+
+def test_nested_is_honest_on_pure_noise():
+    """Independent genotypes, traits of pure noise: the nested CV R² is not positive and the
+    strongest level-1 shrinkage wins; REGENIE's scheme reports a positive CV R²."""
+    rng = np.random.default_rng(0)
+    n, m = 400, 120
+    blocks = [(standardize_block(rng.binomial(2, rng.uniform(0.05, 0.5, m), size=(n, m))
+                                 .astype(float)), str(1 + b // 3)) for b in range(9)]
+    y = rng.normal(size=(n, 2))
+    y -= y.mean(axis=0)
+    folds = cv_folds(n, 5)
+    nested = _null_ridge("nested", y, blocks, folds)
+    leaky = _null_ridge("regenie", y, blocks, folds)
+    assert np.all(nested.cv_r2 < 0.005), nested.cv_r2
+    assert np.all(nested.tau_index == 0), nested.tau_index  # tau for h2 = 0.01
+    assert np.all(leaky.cv_r2 > nested.cv_r2 + 0.01), (leaky.cv_r2, nested.cv_r2)
