@@ -12,9 +12,29 @@ defaults), applied in the fixed order of :data:`ORDER`::
       translate: {max_frac: 0.1}
       noise: {std: 0.05}
       erasing: {p: 0.25}
+
+or the name of a preset (:data:`PRESETS`, resolved by :func:`resolve_augment`):
+
+* ``rotation``: random erasing (the paper's augmentation for the rotation simulation);
+* ``spirometry``: random resized crop + Gaussian blur (the paper's, for spirometry);
+* ``fundus``: random resized crop + colour jitter + Gaussian blur (the paper's, for fundus);
+* ``simclr``: SimCLR's standard augmentation (Chen et al. 2020, appendix A: crop to 8-100 %
+  of the area and resize, colour distortion with p 0.8, Gaussian blur with p 0.5), minus the
+  horizontal flip, which would mirror the trait (a rotation angle alpha becomes -alpha; a
+  flow-volume curve runs backwards); SimCLR's two views are two draws of it;
+* ``paper``: the paper's recipe by experiment: ``simclr`` for ``method: simclr`` (its
+  standard pair), otherwise the preset of the configured ``task`` — the same transforms for
+  GEMCONT, the supervised model, the VAE and PRS, so that no method is favoured by its inputs;
+* ``none``: no augmentation.
+
+The paper names the transforms, not their parameters: the parameters of the presets are this
+package's choices (torchvision's defaults where one exists, e.g. RandomErasing p 0.5, area
+2-33 %). Blur widths are fractions of the image side (``sigma_frac``), so a preset means the
+same at 28 px as at 256 px.
 """
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any, Callable
 
@@ -70,11 +90,20 @@ def resized_crop(x: torch.Tensor, g: torch.Generator | None = None,
 
 
 def gaussian_blur(x: torch.Tensor, g: torch.Generator | None = None,
-                  sigma: tuple[float, float] = (0.1, 1.5), p: float = 0.5) -> torch.Tensor:
-    """Separable Gaussian blur with a per-sample sigma, applied with probability ``p``."""
+                  sigma: tuple[float, float] = (0.1, 1.5), p: float = 0.5,
+                  sigma_frac: tuple[float, float] | None = None) -> torch.Tensor:
+    """Separable Gaussian blur with a per-sample sigma, applied with probability ``p``.
+
+    ``sigma`` is in pixels; ``sigma_frac``, when given, replaces it by a range in fractions of
+    the image side (SimCLR blurs with sigma up to 2 px on 224 px images, ``sigma_frac`` up to
+    0.009), so that one preset blurs alike at every resolution.
+    """
     b, c, h, w = x.shape
     dev = x.device
-    s = _u(b, sigma[0], sigma[1], g, dev)
+    if sigma_frac is not None:
+        side = max(h, w)
+        sigma = (sigma_frac[0] * side, sigma_frac[1] * side)
+    s = _u(b, sigma[0], sigma[1], g, dev).clamp(min=1e-3)
     on = torch.rand(b, generator=g, device=dev) < p
     radius = max(1, int(math.ceil(3 * sigma[1])))
     t = torch.arange(-radius, radius + 1, device=dev, dtype=torch.float32)
@@ -140,19 +169,90 @@ TRANSFORMS: dict[str, Callable[..., torch.Tensor]] = {
 ORDER = ("resized_crop", "translate", "colour_jitter", "gaussian_blur", "noise", "erasing")
 
 
+#: Named augmentation recipes (see the module docstring); values are ``augment`` mappings.
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {
+    # torchvision RandomErasing defaults (Zhong et al. 2020): p 0.5, area 2-33 %, aspect 0.3-3.3
+    "rotation": {"erasing": {"p": 0.5, "scale": (0.02, 0.33), "ratio": (0.3, 3.3)}},
+    # mild crop (>= 80 % of the area): the plot axes are fixed, so a crop also rescales FVC and
+    # PEF; the trait (the FEV1/FVC ratio, the curve's concavity) survives it
+    "spirometry": {"resized_crop": {"scale": (0.8, 1.0), "ratio": (3 / 4, 4 / 3)},
+                   "gaussian_blur": {"p": 0.5, "sigma_frac": (0.002, 0.02)}},
+    "fundus": {"resized_crop": {"scale": (0.5, 1.0), "ratio": (3 / 4, 4 / 3)},
+               "colour_jitter": {"brightness": 0.2, "contrast": 0.2, "p": 0.8},
+               "gaussian_blur": {"p": 0.5, "sigma_frac": (0.0005, 0.01)}},
+    # SimCLR (Chen et al. 2020, appendix A), colour strength s = 1 (brightness/contrast 0.8;
+    # saturation and hue do not exist on grey images), blur sigma 0.1-2.0 px at 224 px
+    "simclr": {"resized_crop": {"scale": (0.08, 1.0), "ratio": (3 / 4, 4 / 3)},
+               "colour_jitter": {"brightness": 0.8, "contrast": 0.8, "p": 0.8},
+               "gaussian_blur": {"p": 0.5, "sigma_frac": (0.1 / 224, 2.0 / 224)}},
+}
+#: Experiments whose paper recipe ``augment: paper`` resolves to (``task`` option).
+TASKS = ("rotation", "spirometry", "fundus")
+
+
+def resolve_augment(spec: dict[str, Any] | str | None, task: str = "",
+                    method: str = "") -> dict[str, Any]:
+    """The ``augment`` mapping that ``spec`` stands for.
+
+    Parameters
+    ----------
+    spec : dict, str or None
+        A mapping (returned as a copy), a preset name of :data:`PRESETS`, ``paper`` or
+        ``none``/empty.
+    task : str
+        Experiment (``rotation``, ``spirometry``, ``fundus``) for ``paper``.
+    method : str
+        Training method: ``paper`` gives ``simclr`` its standard pair, every other method the
+        task's preset.
+
+    Raises
+    ------
+    InputError
+        An unknown preset, or ``paper`` without a ``task`` (for a method other than simclr).
+    """
+    if spec is None or (isinstance(spec, str) and spec.strip().lower() in ("", "none")):
+        return {}
+    if isinstance(spec, dict):
+        return copy.deepcopy(spec)
+    name = str(spec).strip().lower()
+    if name == "paper":
+        if method == "simclr":
+            name = "simclr"
+        elif task in TASKS:
+            name = task
+        else:
+            raise InputError(f"option augment=paper: set task to one of {', '.join(TASKS)} "
+                             f"(the paper's augmentation depends on the experiment), got "
+                             f"task={task!r}")
+    if name not in PRESETS:
+        raise InputError(f"option augment={spec!r}: not a preset; choose one of "
+                         f"{', '.join(sorted(PRESETS))}, paper, none, or give a mapping of "
+                         f"transforms ({', '.join(ORDER)})")
+    return copy.deepcopy(PRESETS[name])
+
+
+def describe(spec: dict[str, Any]) -> str:
+    """Short label of a resolved ``augment`` mapping, e.g. ``resized_crop+gaussian_blur``."""
+    names = [n for n in ORDER if n in spec and spec[n] not in (False, None)]
+    return "+".join(names) if names else "none"
+
+
 class Augment:
     """Composition of configured transforms drawing from one generator.
 
     Parameters
     ----------
-    spec : dict
+    spec : dict or str
         ``name -> dict of keyword arguments`` (``true``/``{}`` for defaults, ``false``/``null``
-        to disable). Unknown names raise :class:`InputError`.
+        to disable), or a preset name (:func:`resolve_augment`). Unknown names raise
+        :class:`InputError`.
     generator : torch.Generator, optional
     """
 
-    def __init__(self, spec: dict[str, Any] | None, generator: torch.Generator | None = None):
-        spec = dict(spec or {})
+    def __init__(self, spec: dict[str, Any] | str | None,
+                 generator: torch.Generator | None = None):
+        # a preset name needs no task here; ``paper`` does (see resolve_augment)
+        spec = resolve_augment(spec) if isinstance(spec, str) else dict(spec or {})
         unknown = sorted(set(spec) - set(TRANSFORMS))
         if unknown:
             raise InputError(f"option augment: unknown transform(s) {', '.join(unknown)}; "

@@ -2,12 +2,17 @@
 
 * :class:`SimCLRModel`: SimCLR (Chen et al. 2020): two augmented views, encoder + MLP head,
   NT-Xent (:func:`.losses.nt_xent_loss`); embedding = encoder output.
-* :class:`VAEModel`: β-VAE; embedding = encoder mean μ (as REGLE).
+* :class:`VAEModel`: β-VAE; embedding = encoder mean μ (as REGLE); with ``augment`` it
+  encodes and reconstructs the augmented image (data augmentation, as for the other methods).
 * :class:`SupervisedModel`: encoder + linear head predicting the latent trait (MSE) or a disease
   label (BCE); early stopping on the validation loss is done by the trainer (``patience``).
 * PRS baseline: ``method: prs``, the GEMCONT dual encoder whose genetic branch gets one input,
   the panel polygenic score (:func:`.data.prs_input`).
 * MLP projector ablation: ``method: gemcont`` with ``genetic_projector: mlp``.
+* :class:`MeanTokenModel`: the RetFound-style baseline of the frozen-backbone setting
+  (frozen backbone, mean of its patch tokens, nothing trained).
+* Untrained control: any model above embedded before its first optimiser step (the study's
+  ``untrained`` method uses the shared phenotype encoder at its seeded initialisation).
 """
 from __future__ import annotations
 
@@ -36,7 +41,14 @@ class _Base(nn.Module):
 
 
 class SimCLRModel(_Base):
-    """Encoder + projection head ``D → D → D/2`` trained with NT-Xent on two views."""
+    """Encoder + projection head ``D → D → D/2`` trained with NT-Xent on two views.
+
+    The two views are two independent draws of the configured augmentation (``augment:
+    paper`` or ``simclr`` gives SimCLR's standard recipe, :data:`.augment.PRESETS`).
+    """
+
+    # the loss is defined by augmented views: the validation loss uses them too (fixed seed)
+    augment_in_validation = True
 
     def __init__(self, cfg: Any, input_shape: tuple[int, ...], trust_code: bool | str = False):
         super().__init__()
@@ -99,7 +111,9 @@ class VAEModel(_Base):
 
     def training_loss(self, batch: Batch, augment: Callable, corrupt: Callable
                       ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        x = batch["x"]
+        # augmentation as data augmentation: the VAE encodes and reconstructs the augmented
+        # image, so it trains on the same inputs as every other method
+        x = augment(batch["x"]) if augment is not None else batch["x"]
         e = self.encoder(x)
         mu, logvar = self.mu(e).float(), self.logvar(e).float().clamp(-10, 10)
         if self.training:
@@ -138,3 +152,33 @@ class SupervisedModel(_Base):
         else:
             loss = F.mse_loss(pred[keep], y[keep])
         return loss, {}
+
+
+class MeanTokenModel(nn.Module):
+    """Frozen backbone, mean of its patch tokens: the RetFound-style baseline.
+
+    Nothing is trained (no attention pooling, no head): the embedding is the foundation model's
+    own representation, the mean over patch tokens ``(B, K, d) -> (B, d)``. It answers whether
+    GEMCONT's trained pooling and head add anything over the frozen features. Inputs are images
+    (run through the backbone in ``no_grad``/eval mode) or precomputed tokens ``(B, K, d)``.
+    """
+
+    uses_genetics = False
+
+    def __init__(self, backbone: nn.Module):
+        super().__init__()
+        self.backbone = backbone.eval()
+        for p in self.backbone.parameters():
+            p.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "MeanTokenModel":
+        super().train(mode)
+        self.backbone.eval()        # frozen: batch/layer statistics never update
+        return self
+
+    @torch.no_grad()
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        from .encoders import backbone_tokens
+
+        tokens = x if x.dim() == 3 else backbone_tokens(self.backbone, x)
+        return tokens.float().mean(dim=1)

@@ -59,13 +59,37 @@ class GemcontConfig:
         (Xavier-uniform). Beta-based choices need panel betas; otherwise ``random`` is used
         with a warning.
     loss : str
-        ``clip`` (symmetric InfoNCE) or ``dcl`` (decoupled: positive pair left out of the
-        denominator).
+        ``clip``: symmetric InfoNCE as in ``open_clip`` (the positive pair stays in the softmax
+        denominator); ``dcl``: the positive pair left out of the denominator, which is the
+        paper's equation (2) as written. ``clip`` is the default because it is the
+        open_clip convention the trainer follows elsewhere; the simulation study runs both
+        (methods ``gemcont`` and ``gemcont_dcl``) and reports both.
     scarf_p : float
         SCARF corruption probability on the genetic input (0 disables).
     scarf_pool : str
         Donor pool for SCARF: ``batch`` (another individual of the same batch) or ``cohort``
         (any training individual; needs the N x S matrix on the device).
+    augment : dict or str
+        Image augmentation: a mapping of transforms, or a preset name (``rotation``,
+        ``spirometry``, ``fundus``, ``simclr``, ``none``) or ``paper`` (the paper's recipe for
+        ``task``, SimCLR's standard pair for ``method: simclr``); see
+        :func:`.augment.resolve_augment`. Every trained method applies it (SimCLR draws its
+        two views from it).
+    task : str
+        Experiment the data come from (``rotation``, ``spirometry``, ``fundus``); only
+        ``augment: paper`` reads it.
+    max_steps : int
+        Training budget in optimiser steps (0: ``epochs`` x steps per epoch). When set, the
+        number of epochs is derived (the last may be partial) and the cosine schedule ends at
+        ``max_steps``, so methods and cohort sizes can be given the same budget.
+    warmup_steps : int
+        Warm-up length in steps (0: ``warmup_epochs`` x steps per epoch).
+    early_stopping : bool
+        Stop after ``patience`` epochs without a lower validation loss and restore the best
+        epoch's weights (needs a validation split). The supervised baseline always stops
+        early (its historical behaviour); with this option it also gets its best weights back.
+    patience : int
+        Epochs without improvement of the validation loss before stopping.
     """
 
     # --- run
@@ -79,6 +103,7 @@ class GemcontConfig:
     num_workers: int = 0
     progress: bool = True
     log_every: int = 50   # steps between host syncs (loss read back, finiteness checked)
+    max_steps: int = 0    # > 0: optimiser-step budget (epochs derived from it)
     # --- throughput (results unchanged on CPU; compile/channels_last may change GPU rounding)
     channels_last: bool = False     # NHWC memory format for CNN images on CUDA
     cudnn_benchmark: bool = True    # let cuDNN pick convolution algorithms (CUDA only)
@@ -88,6 +113,7 @@ class GemcontConfig:
     lr: float = 3e-4
     weight_decay: float = 1e-4
     warmup_epochs: float = 10.0
+    warmup_steps: int = 0           # > 0: warm-up in steps (replaces warmup_epochs)
     grad_clip: float = 0.0
     # --- model
     encoder: str = "cnn"
@@ -119,7 +145,8 @@ class GemcontConfig:
     vae_beta: float = 1.0
     supervised_target: str = ""
     supervised_binary: bool = False
-    patience: int = 50
+    patience: int = 50              # epochs without validation improvement
+    early_stopping: bool = False    # every method: stop on patience, restore best weights
     # --- data
     images: str = ""
     image_root: str = ""
@@ -135,13 +162,20 @@ class GemcontConfig:
     targets: str = ""
     val_fraction: float = 0.1
     test_fraction: float = 0.5
-    augment: dict = field(default_factory=dict)
+    augment: dict | str = field(default_factory=dict)   # mapping, preset name or "paper"
+    task: str = ""                  # rotation, spirometry or fundus (for augment: paper)
 
     # ------------------------------------------------------------------ helpers
     @property
     def proj_dim(self) -> int:
         """Size of both projections (D/2)."""
         return max(1, self.embed_dim // 2)
+
+    def augment_spec(self) -> dict[str, Any]:
+        """The resolved ``augment`` mapping (presets and ``paper`` expanded for this method)."""
+        from .augment import resolve_augment
+
+        return resolve_augment(self.augment, self.task, self.method)
 
     def validate(self, trust_code: bool | str = False) -> "GemcontConfig":
         """Check choices and ranges; raise :class:`InputError` naming the option.
@@ -172,9 +206,18 @@ class GemcontConfig:
                     f"option {key}={getattr(self, key)!r}: choose one of {', '.join(allowed)}")
         if not 0.0 <= self.scarf_p < 1.0:
             raise InputError(f"option scarf_p={self.scarf_p}: must lie in [0, 1)")
-        for key in ("epochs", "batch_size", "embed_dim"):
+        for key in ("epochs", "batch_size", "embed_dim", "patience"):
             if getattr(self, key) < 1:
                 raise InputError(f"option {key}={getattr(self, key)}: must be >= 1")
+        for key in ("max_steps", "warmup_steps"):
+            if getattr(self, key) < 0:
+                raise InputError(f"option {key}={getattr(self, key)}: must be >= 0")
+        from .augment import TASKS
+
+        if self.task not in ("",) + TASKS:
+            raise InputError(f"option task={self.task!r}: choose one of {', '.join(TASKS)}")
+        # resolving here refuses an unknown preset or `paper` without a task at load time
+        spec = self.augment_spec()
         if self.init_temperature <= 0:
             raise InputError(f"option init_temperature={self.init_temperature}: must be > 0")
         if not 0 <= self.val_fraction < 1 or not 0 <= self.test_fraction < 1 \
@@ -184,12 +227,12 @@ class GemcontConfig:
             from .encoders import check_backbone_factory
 
             check_backbone_factory(self.backbone_factory, trust_code)
-        if self.encoder == "frozen-backbone" and self.token_cache and self.augment:
+        if self.encoder == "frozen-backbone" and self.token_cache and spec:
             from .augment import Augment
 
             # transforms act on images; the cache holds backbone tokens, so they could only be
             # skipped, which would silently train another model than the one configured
-            if Augment(self.augment):
+            if Augment(spec):
                 raise InputError("option augment: image augmentation cannot apply to the cached "
                                  "backbone tokens of token_cache; unset token_cache (the frozen "
                                  "backbone then runs on augmented images) or drop augment")
@@ -213,6 +256,9 @@ class GemcontConfig:
             raise InputError(f"{source}: unknown option(s) {', '.join(unknown)}")
         cfg = cls()
         for key, value in values.items():
+            if key == "augment" and isinstance(value, str):
+                cfg.augment = value         # a preset name (checked by validate)
+                continue
             setattr(cfg, key, _coerce(key, value, getattr(cfg, key), source))
         return cfg
 

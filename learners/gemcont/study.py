@@ -1,4 +1,4 @@
-"""Simulation study: GEMCONT against SimCLR, VAE, supervised and PRS baselines.
+"""Simulation study: GEMCONT against SimCLR, VAE, supervised and PRS baselines, with controls.
 
 Design (the paper's simulation, learner reference sections 1 and 9, at a configurable scale):
 
@@ -8,28 +8,54 @@ Design (the paper's simulation, learner reference sections 1 and 9, at a configu
    ``h_g`` (same seed: same genotypes and causal variants, only the trait differs), cached.
 2. **Panel** (:func:`gwaskit.loci.panel.build_panel`): external GWAS, p < ``panel_p``, clumped
    at r² ``panel_r2`` within ``panel_kb``; dosages by :func:`gwaskit.loci.panel.panel_dosages`.
+   A method may use another threshold (``gemcont_strict``: p < 5e-8, the paper's strict
+   panel; ``method_overrides: {m: {panel_p: ...}}``).
 3. **Phenotype images**: ``task: rotation``, an MNIST digit per individual rotated by
    ``alpha_max·tanh(c·z)`` (:func:`.datasets.rotated_digits`); ``task: spirometry``,
    flow-volume curve images whose FEV1/FVC ratio follows z (:func:`.datasets.simulate_spirometry`).
 4. **Splits**: for each of ``n_splits`` random splits, ``n_heldout`` individuals are held out
-   and ``n_train`` others train every method (same individuals for every method).
-5. **Metrics on the held-out individuals**: ridge R² of z from the embeddings
+   and ``n_train`` others are the training individuals of every method (same individuals for
+   every method); ``val_fraction`` of the training individuals form the validation split used
+   for early stopping (not for fitting).
+5. **Methods** (:data:`STUDY_METHODS`): ``gemcont`` (CLIP loss, open_clip's: the positive in
+   the softmax denominator) and ``gemcont_dcl`` (the paper's equation (2): positive left out),
+   ``simclr``, ``vae``, ``supervised`` (upper bound), ``prs``; controls ``untrained`` (the shared
+   phenotype encoder at its seeded initialisation, no optimiser step) and
+   ``gemcont_permuted`` (genotype rows shuffled among the training individuals, fixed seed per
+   split: any gain over ``untrained`` that survives it is not genetic); Table 1 ablations
+   ``gemcont_mlp`` (MLP genetic projector) and ``gemcont_strict`` (panel p < 5e-8); in the
+   frozen-backbone setting (``train.encoder: frozen-backbone``) ``frozen_mean`` (RetFound-style:
+   mean of the frozen backbone's patch tokens, nothing trained); for spirometry ``fev1fvc`` (the
+   realised FEV1/FVC ratio, one column). The genetic variants of GEMCONT (permuted, MLP,
+   strict) and ``prs`` use ``train.loss`` (CLIP unless set); ``gemcont``/``gemcont_dcl`` fix it.
+6. **Recipe**: ``train.augment: paper`` gives every trained method the paper's augmentation of
+   the task (random erasing for rotation, random resized crop + Gaussian blur for
+   spirometry) and SimCLR its standard pair (:data:`.augment.PRESETS`).
+7. **Budget rule** (one rule for every method and setting): every trained method runs the same
+   number of optimiser steps, ``train.max_steps`` (same batch size, same schedule; also the
+   same across ``n_train`` settings, unlike a fixed number of epochs), with early stopping on
+   the validation loss (``train.early_stopping``, ``train.patience`` epochs) and the best
+   epoch's weights restored at the end. The budget keys cannot be overridden per method.
+   Each run's training curve (one JSON line per epoch: epoch, step, train and validation
+   loss, learning rate, time) is written to ``curves/<setting>__split<k>__<method>.jsonl``;
+   ``runs.tsv`` records steps run, the best epoch and its step, and whether it stopped early.
+8. **Metrics on the held-out individuals**: ridge R² of z from the embeddings
    (:func:`.evaluate.ridge_r2`, the mean over 5 inner 50/50 splits), the fraction of causal
    variants significant at ``p_threshold`` in a gwaskit multi-trait scan of the embeddings
    (``MultiTraitScan(pca=scan_pca)``, rank-INT; :func:`gwaskit.loci.overlap.loci_overlap`,
    ``recovery_mode`` ``exact`` = the causal variant itself, ``window`` = any variant within
    ±``window_kb``), and for spirometry the asthma-like ROC AUC (:func:`.evaluate.logistic_auc`).
-   The pseudo-method ``fev1fvc`` scores the classical biomarker (the realised FEV1/FVC ratio,
-   one column) with the same metrics.
-6. **Settings**: the defaults, then one factor at a time from ``vary`` (``n_train``, ``h_g``,
+9. **Settings**: the defaults, then one factor at a time from ``vary`` (``n_train``, ``h_g``,
    ``alpha_max`` or any other scalar study option).
 
 Outputs in ``out_dir``: ``config.yaml`` (resolved study configuration), ``runs.tsv`` (one row
 per setting × split × method, appended as runs finish; a re-run skips finished runs),
-``summary.tsv`` (mean ± std over splits), ``table.md``, ``figure.png`` (one row per metric,
-bars per method per setting, error bars = std over splits) and ``manifest.json`` (versions,
-wall time). Results are valid for the simulated model only; the split-to-split std does not
-include simulation-to-simulation variation (one cohort per ``h_g``).
+``curves/`` (training curves), ``summary.tsv`` (mean ± std over splits), ``table.md``,
+``figure.png`` (one row per metric, bars per method per setting, error bars = std over splits)
+and ``manifest.json`` (versions, wall time, git commit and whether the source tree had
+uncommitted changes; written by the program only). Results are valid for the simulated model
+only; the split-to-split std does not include simulation-to-simulation variation (one cohort
+per ``h_g``).
 """
 from __future__ import annotations
 
@@ -51,12 +77,77 @@ from gwaskit._log import logger
 from gwaskit.errors import InputError
 
 TASKS = ("rotation", "spirometry")
-STUDY_METHODS = ("gemcont", "simclr", "vae", "supervised", "prs", "fev1fvc")
-METHOD_LABELS = {"gemcont": "GEMCONT", "simclr": "SimCLR", "vae": "VAE",
-                 "supervised": "supervised (upper bound)", "prs": "PRS", "fev1fvc": "FEV1/FVC"}
+
+
+@dataclass(frozen=True)
+class StudyMethod:
+    """One row family of the study table.
+
+    Attributes
+    ----------
+    label : str
+        Name in the table and figure.
+    trainer : str or None
+        :class:`.config.GemcontConfig` ``method`` that trains it; ``None`` for methods with no
+        trainer (``fev1fvc``, ``frozen_mean``).
+    train : dict
+        GemcontConfig options fixed by the method (e.g. the loss of ``gemcont_dcl``).
+    panel_p : float or None
+        Panel threshold of this method (``None``: the study's ``panel_p``).
+    permute : bool
+        Genotype rows shuffled among the training individuals (null control).
+    trained : bool
+        ``False``: embedded at initialisation, no optimiser step (``untrained``).
+    kind : str
+        ``method``, ``baseline``, ``control`` or ``ablation`` (table legend).
+    """
+
+    label: str
+    trainer: str | None
+    train: dict = field(default_factory=dict)
+    panel_p: float | None = None
+    permute: bool = False
+    trained: bool = True
+    kind: str = "method"
+
+    @property
+    def genetic(self) -> bool:
+        """Whether the method reads the panel (GEMCONT variants and PRS)."""
+        return self.trainer in ("gemcont", "prs")
+
+
+#: Every method the study runs, by name (``methods`` option).
+STUDY_METHODS: dict[str, StudyMethod] = {
+    "gemcont": StudyMethod("GEMCONT (CLIP loss)", "gemcont", {"loss": "clip"}),
+    "gemcont_dcl": StudyMethod("GEMCONT (DCL loss, paper eq. 2)", "gemcont", {"loss": "dcl"}),
+    "simclr": StudyMethod("SimCLR", "simclr", kind="baseline"),
+    "vae": StudyMethod("VAE", "vae", kind="baseline"),
+    "supervised": StudyMethod("supervised (upper bound)", "supervised", kind="baseline"),
+    "prs": StudyMethod("PRS", "prs", kind="baseline"),
+    "untrained": StudyMethod("untrained encoder (control)", "simclr", trained=False,
+                             kind="control"),
+    "gemcont_permuted": StudyMethod("GEMCONT, permuted genotypes (control)", "gemcont",
+                                    permute=True, kind="control"),
+    "gemcont_mlp": StudyMethod("GEMCONT, MLP genetic projector (ablation)", "gemcont",
+                               {"genetic_projector": "mlp"}, kind="ablation"),
+    "gemcont_strict": StudyMethod("GEMCONT, panel p < 5e-8 (ablation)", "gemcont",
+                                  panel_p=5e-8, kind="ablation"),
+    "frozen_mean": StudyMethod("frozen backbone, mean of patch tokens (RetFound-style)", None,
+                               trained=False, kind="baseline"),
+    "fev1fvc": StudyMethod("FEV1/FVC", None, trained=False, kind="baseline"),
+}
+STUDY_METHOD_NAMES = tuple(STUDY_METHODS)
+METHOD_LABELS = {k: v.label for k, v in STUDY_METHODS.items()}
 METRIC_LABELS = {"r2_z": "held-out ridge R² of z",
                  "causal_fraction": "fraction of causal variants at p < 5e-8",
                  "asthma_auc": "asthma ROC AUC"}
+#: Training options that make the budget: one value for every method (see the budget rule).
+BUDGET_KEYS = ("max_steps", "epochs", "batch_size", "early_stopping", "patience",
+               "warmup_steps", "warmup_epochs")
+#: Study options a method override may set besides GemcontConfig options.
+STUDY_OVERRIDE_KEYS = ("panel_p",)
+DEFAULT_METHODS = ["gemcont", "gemcont_dcl", "simclr", "vae", "supervised", "prs", "untrained",
+                   "gemcont_permuted", "gemcont_mlp", "gemcont_strict"]
 
 
 @dataclass
@@ -68,8 +159,9 @@ class StudyConfig:
     cache_dir: str = ""                 # simulated cohorts (default: out_dir/cohorts)
     seed: int = 0
     n_splits: int = 5
-    methods: list = field(default_factory=lambda: ["gemcont", "simclr", "vae", "supervised", "prs"])
-    threads: int = 2
+    methods: list = field(default_factory=lambda: list(DEFAULT_METHODS))
+    threads: int = 2                    # torch, BLAS and OpenMP threads
+    val_fraction: float = 0.1           # of the training individuals: early-stopping split
     # --- cohort
     n_train: int = 1000
     n_heldout: int = 1500
@@ -93,12 +185,13 @@ class StudyConfig:
     # --- settings varied one at a time around the defaults
     vary: dict = field(default_factory=lambda: {"n_train": [500], "h_g": [0.4],
                                                 "alpha_max": [20.0]})
-    # --- training: GemcontConfig options for every method, then per-method overrides
+    # --- training: GemcontConfig options for every method (the budget rule: same max_steps,
+    # early stopping on the validation split), then per-method overrides (no budget keys)
     train: dict = field(default_factory=lambda: {
-        "epochs": 8, "batch_size": 128, "lr": 2e-3, "warmup_epochs": 1, "embed_dim": 32,
-        "cnn_widths": [8, 16, 32], "device": "cpu"})
-    method_overrides: dict = field(default_factory=lambda: {
-        "simclr": {"augment": {"translate": {"max_frac": 0.1}, "noise": {"std": 0.05}}}})
+        "max_steps": 600, "early_stopping": True, "patience": 10, "batch_size": 128,
+        "lr": 2e-3, "warmup_steps": 50, "embed_dim": 32, "cnn_widths": [8, 16, 32],
+        "augment": "paper", "device": "cpu"})
+    method_overrides: dict = field(default_factory=dict)
     # --- evaluation
     p_threshold: float = 5e-8
     scan_pca: int = 10
@@ -107,21 +200,47 @@ class StudyConfig:
     ridge_splits: int = 5
 
     def validate(self) -> "StudyConfig":
+        """Check choices, ranges and the budget rule; raise :class:`InputError` naming the
+        option."""
         if self.task not in TASKS:
             raise InputError(f"study option task={self.task!r}: choose one of {', '.join(TASKS)}")
+        if not self.methods:
+            raise InputError("study option methods: give at least one method")
         bad = [m for m in self.methods if m not in STUDY_METHODS]
         if bad:
             raise InputError(f"study option methods: unknown method {bad[0]!r}; "
-                             f"choose from {', '.join(STUDY_METHODS)}")
+                             f"choose from {', '.join(STUDY_METHOD_NAMES)}")
         if "fev1fvc" in self.methods and self.task != "spirometry":
             raise InputError("study option methods: fev1fvc needs task: spirometry")
-        if not self.methods:
-            raise InputError("study option methods: give at least one method")
+        if "frozen_mean" in self.methods and self.train.get("encoder") != "frozen-backbone":
+            raise InputError("study option methods: frozen_mean needs the frozen-backbone "
+                             "setting (train.encoder: frozen-backbone, train.backbone_checkpoint)")
         for key in ("n_splits", "n_train", "n_heldout", "n_causal", "n_chromosomes"):
             if getattr(self, key) < 1:
                 raise InputError(f"study option {key}={getattr(self, key)}: must be >= 1")
+        if not 0 <= self.val_fraction < 0.5:
+            raise InputError(f"study option val_fraction={self.val_fraction}: must lie in "
+                             "[0, 0.5)")
         if self.recovery_mode not in ("exact", "window"):
             raise InputError(f"study option recovery_mode={self.recovery_mode!r}: exact or window")
+        trained = [m for m in self.methods if STUDY_METHODS[m].trained]
+        if trained and int(self.train.get("max_steps", 0) or 0) < 1:
+            raise InputError("study option train.max_steps: set the optimiser-step budget that "
+                             "every trained method gets (the study's budget rule)")
+        if trained and self.train.get("early_stopping") and self.val_fraction <= 0:
+            raise InputError("study option val_fraction: early stopping needs a validation "
+                             "split (val_fraction > 0)")
+        for m, over in self.method_overrides.items():
+            if m not in STUDY_METHODS:
+                raise InputError(f"study option method_overrides: unknown method {m!r}")
+            if not isinstance(over, dict):
+                raise InputError(f"study option method_overrides.{m}: give a mapping")
+            budget = sorted(set(over) & set(BUDGET_KEYS))
+            if budget:
+                raise InputError(f"study option method_overrides.{m}.{budget[0]}: the budget is "
+                                 "the same for every method; set it under train")
+            if "panel_p" in over and not STUDY_METHODS[m].genetic:
+                raise InputError(f"study option method_overrides.{m}.panel_p: {m} reads no panel")
         known = {f.name for f in dataclasses.fields(self)}
         for key, values in self.vary.items():
             if key not in known or key in ("vary", "train", "method_overrides", "methods"):
@@ -129,6 +248,14 @@ class StudyConfig:
             if not isinstance(values, (list, tuple)):
                 raise InputError(f"study option vary.{key}: give a list of values")
         return self
+
+    def method_panel_p(self, method: str) -> float:
+        """Panel threshold of ``method``: its override, else its own, else ``panel_p``."""
+        over = self.method_overrides.get(method, {})
+        if "panel_p" in over:
+            return float(over["panel_p"])
+        spec = STUDY_METHODS[method].panel_p
+        return float(self.panel_p if spec is None else spec)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -179,30 +306,66 @@ def settings(cfg: StudyConfig) -> list[tuple[str, dict[str, Any]]]:
 
 # ============================================================================ data
 @dataclass
+class _Panel:
+    dosages: np.ndarray          # (N, S) float64
+    betas: np.ndarray            # (S,)
+    counts: dict
+
+
+@dataclass
 class _CohortData:
     iids: np.ndarray
     z: np.ndarray
     disease: np.ndarray
     dosages: np.ndarray          # (N, M) float32, every variant
     variants: pd.DataFrame
-    panel_dosages: np.ndarray    # (N, S)
-    panel_betas: np.ndarray
     causal: pd.DataFrame
     manifest: dict
+    bgens: list
+    order: np.ndarray            # genotype-file sample index of each row
+    directory: Path              # the simulated cohort (external GWAS for the panels)
+    panels: dict = field(default_factory=dict)     # panel_p -> _Panel
 
 
-def _cohort(cfg: StudyConfig, h_g: float, n_total: int, cache: Path) -> _CohortData:
-    """Simulate (or reuse) the cohort for ``h_g`` and build its panel."""
+def _build_panel(cfg: StudyConfig, data: _CohortData, panel_p: float, d: Path,
+                 allow_empty: bool = False) -> _Panel:
+    """Panel from the external GWAS at ``panel_p`` (clumped as configured) and its dosages.
+
+    ``allow_empty``: a threshold no variant passes gives an empty panel (its runs are reported
+    as missing) instead of an error; used for the per-method thresholds (strict panel), so
+    that one empty ablation does not stop the study.
+    """
     from gwaskit.io.genotypes import open_genotypes
     from gwaskit.io.sumstats import read_sumstats
     from gwaskit.loci.panel import build_panel, panel_dosages
+
+    empty = _Panel(np.zeros((len(data.iids), 0)), np.zeros(0), {"panel": 0})
+    with open_genotypes(data.bgens if len(data.bgens) > 1 else data.bgens[0]) as reader:
+        try:
+            panel, counts = build_panel(read_sumstats(str(d / "external_gwas.tsv")), reader,
+                                        p_threshold=panel_p, r2=cfg.panel_r2, kb=cfg.panel_kb)
+        except InputError as exc:
+            if allow_empty and str(exc).startswith("panel: no"):
+                logger.warning("study: %s; runs using this panel are reported as missing", exc)
+                return empty
+            raise
+        if len(panel) == 0:
+            return empty
+        aligned, pdos = panel_dosages(reader, panel, samples=data.order)
+    return _Panel(np.asarray(pdos, np.float64), aligned["beta"].to_numpy(np.float64),
+                  dict(counts))
+
+
+def _cohort(cfg: StudyConfig, h_g: float, n_total: int, cache: Path) -> _CohortData:
+    """Simulate (or reuse) the cohort for ``h_g`` and build its default panel."""
+    from gwaskit.io.genotypes import open_genotypes
     from gwaskit.simulate import simulate_cohort
 
     params = dict(n_individuals=n_total, n_chromosomes=cfg.n_chromosomes,
                   chrom_length=cfg.chrom_length_mb * 1e6, h_g=h_g, n_causal=cfg.n_causal,
                   prevalence=cfg.prevalence, n_external=cfg.n_external, seed=cfg.seed + 1)
     key = json.dumps(params, sort_keys=True)
-    d = cache / f"cohort_h{h_g:g}_n{n_total}_s{cfg.seed}"
+    d = _cohort_dir(cfg, h_g, n_total, cache)
     stamp = d / "study_params.json"
     if not (stamp.exists() and stamp.read_text() == key):
         t0 = time.perf_counter()
@@ -220,16 +383,27 @@ def _cohort(cfg: StudyConfig, h_g: float, n_total: int, cache: Path) -> _CohortD
         if (order < 0).any():
             raise InputError(f"{d}: phenotypes and genotypes have different individuals")
         variants, dos = reader.read_dosages(samples=order, dtype=np.float32)
-        panel, counts = build_panel(read_sumstats(str(d / "external_gwas.tsv")), reader,
-                                    p_threshold=cfg.panel_p, r2=cfg.panel_r2, kb=cfg.panel_kb)
-        aligned, pdos = panel_dosages(reader, panel, samples=order)
-    manifest["panel_counts"] = counts
-    return _CohortData(
+    data = _CohortData(
         iids=ph["IID"].astype(str).to_numpy(), z=ph["z"].to_numpy(np.float64),
         disease=ph["disease"].to_numpy(), dosages=np.ascontiguousarray(dos),
-        variants=variants.reset_index(drop=True), panel_dosages=np.asarray(pdos, np.float64),
-        panel_betas=aligned["beta"].to_numpy(np.float64), causal=causal, manifest=manifest)
+        variants=variants.reset_index(drop=True), causal=causal, manifest=manifest,
+        bgens=bgens, order=order, directory=d)
+    panel_of(cfg, data, cfg.panel_p, allow_empty=False)
+    return data
 
+
+def _cohort_dir(cfg: StudyConfig, h_g: float, n_total: int, cache: Path) -> Path:
+    return cache / f"cohort_h{h_g:g}_n{n_total}_s{cfg.seed}"
+
+
+def panel_of(cfg: StudyConfig, data: _CohortData, panel_p: float,
+             allow_empty: bool = True) -> _Panel:
+    """The cohort's panel at ``panel_p``, built once per threshold."""
+    key = float(panel_p)
+    if key not in data.panels:
+        data.panels[key] = _build_panel(cfg, data, key, data.directory, allow_empty)
+        logger.info("study: panel p < %g: %d variants", key, data.panels[key].dosages.shape[1])
+    return data.panels[key]
 
 @dataclass
 class _Phenotypes:
@@ -253,46 +427,160 @@ def _phenotypes(cfg: StudyConfig, z: np.ndarray) -> _Phenotypes:
 
 
 # ============================================================================ one run
+@dataclass
+class SplitRows:
+    """Cohort rows of one random split: training, validation (early stopping), held-out."""
+
+    train: np.ndarray
+    val: np.ndarray
+    test: np.ndarray
+
+    def rows_and_labels(self) -> tuple[np.ndarray, np.ndarray]:
+        """All rows in the order train, val, test, and their ``split`` labels."""
+        rows = np.concatenate([self.train, self.val, self.test])
+        split = np.array(["train"] * len(self.train) + ["val"] * len(self.val)
+                         + ["test"] * len(self.test), dtype=object)
+        return rows, split
+
+
+def split_rows(cfg: StudyConfig, n: int, s: int) -> SplitRows:
+    """Split ``s``: ``n_heldout`` held out, ``n_train`` training individuals, of which
+    ``val_fraction`` form the validation split. The held-out and training sets do not depend
+    on ``val_fraction`` (the same draws as before the validation split existed)."""
+    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x5717, s]))
+    perm = rng.permutation(n)
+    test = np.sort(perm[: cfg.n_heldout])
+    train_all = perm[cfg.n_heldout: cfg.n_heldout + cfg.n_train]
+    n_val = int(round(cfg.val_fraction * len(train_all)))
+    return SplitRows(np.sort(train_all[n_val:]), np.sort(train_all[:n_val]), test)
+
+
+def genetic_input(dosages: np.ndarray, betas: np.ndarray, split: np.ndarray, prs: bool = False,
+                  permute_seed: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Prepared genetic input ``g`` and standardised betas for the rows of ``dosages``.
+
+    Parameters
+    ----------
+    dosages : (N, S) array
+        Panel dosages of the rows, labelled by ``split``.
+    betas : (S,) array
+        Panel betas from the external GWAS.
+    split : (N,) array of ``train``/``val``/``test``
+    prs : bool
+        One input, the polygenic score (PRS baseline).
+    permute_seed : int, optional
+        Null control: the genotype rows of the training individuals (``train`` and ``val``)
+        are shuffled among them with this seed before anything else, so each image is paired
+        with another individual's genotypes; held-out rows are not touched (GEMCONT embeds
+        images only, and the GWAS uses the real genotypes).
+    """
+    from .data import prepare_genetics, prs_input, standardised_betas
+
+    dos = np.array(dosages, dtype=np.float64, copy=True)
+    if permute_seed is not None:
+        fit = np.flatnonzero(split != "test")
+        perm = np.random.default_rng(permute_seed).permutation(len(fit))
+        dos[fit] = dos[fit[perm]]
+    b = np.asarray(betas, dtype=np.float64)
+    if prs:
+        # missing dosages take the training individuals' mean, as prepare_genetics does
+        dos, b = prs_input(dos, b, split == "train"), np.ones(1)
+    g, state = prepare_genetics(dos, split == "train")
+    return g, standardised_betas(b, state)
+
+
+def permute_seed(cfg: StudyConfig, s: int) -> int:
+    """Fixed seed of the permuted-genotype control for split ``s``."""
+    return int(np.random.SeedSequence([cfg.seed, 0x9E27, s]).generate_state(1)[0])
+
+
+def train_config(cfg: StudyConfig, method: str, seed: int) -> Any:
+    """The :class:`.config.GemcontConfig` of ``method``: the shared ``train`` options, the
+    method's own (:data:`STUDY_METHODS`), then ``method_overrides`` (never budget keys)."""
+    from .config import GemcontConfig
+
+    spec = STUDY_METHODS[method]
+    values = dict(cfg.train)
+    values.update(spec.train)
+    values.update({k: v for k, v in cfg.method_overrides.get(method, {}).items()
+                   if k not in STUDY_OVERRIDE_KEYS})
+    # methods without a trainer still parse the shared options (backbone of frozen_mean)
+    values.update(method=spec.trainer or "simclr", seed=seed, out_dir="", progress=False,
+                  val_fraction=0.0)
+    values.setdefault("task", cfg.task)
+    if spec.trainer == "supervised":
+        values.setdefault("supervised_target", "z")
+    return GemcontConfig.from_dict(values, f"study train options ({method})").validate()
+
+
+class _EmptyPanel(Exception):
+    """The method's panel threshold kept no variant: the run is reported as missing."""
+
+
 def _train_embed(cfg: StudyConfig, method: str, data: _CohortData, ph: _Phenotypes,
-                 train: np.ndarray, test: np.ndarray, seed: int) -> tuple[np.ndarray, dict]:
-    """Train ``method`` on ``train`` rows; embeddings of ``test`` rows and training logs."""
-    from .config import GemcontConfig, apply_overrides
-    from .data import ArraySource, Cohort, prepare_genetics, prs_input, standardised_betas
+                 rows: SplitRows, seed: int, split_index: int = 0,
+                 curve_path: Path | None = None) -> tuple[np.ndarray, dict]:
+    """Train ``method`` on the training rows (early stopping on the validation rows); the
+    held-out rows' embeddings and the run's log fields."""
+    from .augment import describe
+    from .data import ArraySource, Cohort
     from .train import Trainer
 
+    spec = STUDY_METHODS[method]
+    logs: dict[str, Any] = {"steps": 0, "epochs_run": 0, "best_epoch": 0, "best_step": 0,
+                            "stopped_early": False, "train_loss": math.nan,
+                            "val_loss_best": math.nan, "train_seconds": 0.0, "augment": "none",
+                            "loss": ""}
     if method == "fev1fvc":
-        return ph.ratio[test].reshape(-1, 1).astype(np.float64), {"train_loss": float("nan"),
-                                                                   "train_seconds": 0.0}
-    values = dict(cfg.train)
-    values = apply_overrides(values, [])
-    values.update(cfg.method_overrides.get(method, {}))
-    values.update(method=method, seed=seed, out_dir="", progress=False, val_fraction=0.0)
-    if method == "supervised":
-        values.setdefault("supervised_target", "z")
-    tcfg = GemcontConfig.from_dict(values, "study train options").validate()
-    rows = np.concatenate([train, test])
-    split = np.array(["train"] * len(train) + ["test"] * len(test), dtype=object)
+        return ph.ratio[rows.test].reshape(-1, 1).astype(np.float64), logs
+    tcfg = train_config(cfg, method, seed)
+    all_rows, split = rows.rows_and_labels()
     g = betas = None
-    if method in ("gemcont", "prs"):
-        dos, b = data.panel_dosages[rows], data.panel_betas
-        if method == "prs":
-            # missing dosages take the training individuals' mean, as prepare_genetics does
-            dos, b = prs_input(dos, b, split == "train"), np.ones(1)
-        g, state = prepare_genetics(dos, split == "train")
-        betas = standardised_betas(b, state)
+    if spec.genetic:
+        panel = panel_of(cfg, data, cfg.method_panel_p(method))
+        if panel.dosages.shape[1] == 0:
+            raise _EmptyPanel(method)
+        g, betas = genetic_input(
+            panel.dosages[all_rows], panel.betas, split, prs=spec.trainer == "prs",
+            permute_seed=permute_seed(cfg, split_index) if spec.permute else None)
+        logs["loss"] = tcfg.loss
     y = None
-    if method == "supervised":
+    if spec.trainer == "supervised":
         target = tcfg.supervised_target
-        y = (data.z if target == "z" else ph.asthma)[rows].reshape(-1, 1)
-    cohort = Cohort([str(i) for i in data.iids[rows]], ArraySource(ph.images[rows]), split,
-                    g=g, betas=betas, y=y)
+        y = (data.z if target == "z" else ph.asthma)[all_rows].reshape(-1, 1)
+    cohort = Cohort([str(i) for i in data.iids[all_rows]], ArraySource(ph.images[all_rows]),
+                    split, g=g, betas=betas, y=y)
     t0 = time.perf_counter()
-    trainer = Trainer(tcfg, cohort, out_dir="")
-    trainer.fit()
-    seconds = time.perf_counter() - t0
+    if method == "frozen_mean":
+        from .baselines import MeanTokenModel
+        from .encoders import load_backbone
+        from .export import embed_cohort
+        from .train import resolve_device
+
+        backbone = load_backbone(tcfg.backbone_checkpoint, tcfg.backbone_factory,
+                                 tcfg.backbone_kwargs)
+        device = resolve_device(tcfg.device)
+        emb = embed_cohort(MeanTokenModel(backbone).to(device), cohort, tcfg, device,
+                           tcfg.batch_size, split="test")
+        return emb, logs
+    if curve_path is not None and curve_path.exists():
+        curve_path.unlink()          # an interrupted earlier attempt of this run
+    trainer = Trainer(tcfg, cohort, out_dir="",
+                      metrics_path=curve_path if spec.trained else None)
+    if spec.trained:
+        trainer.fit()
+        logs["augment"] = describe(trainer.augment_spec)
     emb = trainer.embed(split="test")
-    return emb, {"train_loss": float(trainer.history[-1]["train_loss"]),
-                 "train_seconds": round(seconds, 1)}
+    hist = trainer.history
+    logs.update(
+        steps=int(trainer.scheduler.step_num), epochs_run=int(trainer.epoch),
+        best_epoch=int(trainer.best_epoch),
+        best_step=int(hist[trainer.best_epoch - 1]["step"]) if trainer.best_epoch else 0,
+        stopped_early=bool(trainer.stopped_early),
+        train_loss=float(hist[-1]["train_loss"]) if hist else math.nan,
+        val_loss_best=float(trainer.best_val) if math.isfinite(trainer.best_val) else math.nan,
+        train_seconds=round(time.perf_counter() - t0, 1))
+    return emb, logs
 
 
 def _metrics(cfg: StudyConfig, emb: np.ndarray, data: _CohortData, ph: _Phenotypes,
@@ -325,21 +613,35 @@ def _metrics(cfg: StudyConfig, emb: np.ndarray, data: _CohortData, ph: _Phenotyp
 
 # ============================================================================ driver
 RUN_COLUMNS = ["setting", "split", "method", "r2_z", "causal_fraction", "asthma_auc", "n_hits",
-               "lambda_gc", "train_loss", "train_seconds", "n_train", "n_heldout", "h_g",
-               "alpha_max", "realised_h_g", "panel_size"]
+               "lambda_gc", "train_loss", "val_loss_best", "steps", "epochs_run", "best_epoch",
+               "best_step", "stopped_early", "loss", "augment", "train_seconds", "n_train",
+               "n_val", "n_heldout", "h_g", "alpha_max", "realised_h_g", "panel_p",
+               "panel_size"]
 
 
 def run_study(cfg: StudyConfig, out_dir: str | os.PathLike | None = None,
               progress: bool = True) -> pd.DataFrame:
     """Run every setting × split × method (skipping rows already in ``runs.tsv``); write the
     summary, table and figure. Returns the summary frame."""
-    import torch
+    from threadpoolctl import threadpool_limits
 
     cfg.validate()
+    # `threads` bounds every thread pool, not only torch's: on shared cores BLAS/OpenMP pools
+    # larger than the free cores wait on each other (the logistic AUC ran 5x slower with 2
+    # BLAS threads than with 1 on 2 busy cores)
+    with threadpool_limits(limits=max(1, cfg.threads)):
+        return _run_study(cfg, out_dir, progress)
+
+
+def _run_study(cfg: StudyConfig, out_dir: str | os.PathLike | None, progress: bool
+               ) -> pd.DataFrame:
+    import torch
+
     out = Path(out_dir or cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
     cache = Path(cfg.cache_dir) if cfg.cache_dir else out / "cohorts"
     cache.mkdir(parents=True, exist_ok=True)
+    curves = out / "curves"
     torch.set_num_threads(max(1, cfg.threads))
     cfg_path = out / "config.yaml"
     text = yaml.safe_dump(cfg.to_dict(), sort_keys=False)
@@ -371,25 +673,32 @@ def run_study(cfg: StudyConfig, out_dir: str | os.PathLike | None = None,
             pheno_cache[pkey] = _phenotypes(scfg, data.z)
         ph = pheno_cache[pkey]
         for s, method in todo:
-            rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x5717, s]))
-            perm = rng.permutation(len(data.iids))
-            test = np.sort(perm[: scfg.n_heldout])
-            train = np.sort(perm[scfg.n_heldout: scfg.n_heldout + scfg.n_train])
+            rows = split_rows(scfg, len(data.iids), s)
+            seed = cfg.seed * 100 + s          # same seed, same initial encoder, every method
             t0 = time.perf_counter()
-            emb, logs = _train_embed(scfg, method, data, ph, train, test, cfg.seed * 100 + s)
-            met = _metrics(scfg, emb, data, ph, test, cfg.seed * 100 + s)
+            curve = curves / f"{name}__split{s}__{method}.jsonl"
+            panel_p = scfg.method_panel_p(method) if STUDY_METHODS[method].genetic else math.nan
+            try:
+                emb, logs = _train_embed(scfg, method, data, ph, rows, seed, s, curve)
+                met = _metrics(scfg, emb, data, ph, rows.test, seed)
+            except _EmptyPanel:
+                emb, logs, met = None, {}, {}
+            panel_size = (panel_of(scfg, data, panel_p).dosages.shape[1]
+                          if math.isfinite(panel_p) else math.nan)
             row = {"setting": name, "split": s, "method": method, **met, **logs,
-                   "n_train": scfg.n_train, "n_heldout": scfg.n_heldout, "h_g": scfg.h_g,
-                   "alpha_max": scfg.alpha_max,
+                   "n_train": scfg.n_train, "n_val": len(rows.val), "n_heldout": scfg.n_heldout,
+                   "h_g": scfg.h_g, "alpha_max": scfg.alpha_max,
                    "realised_h_g": round(float(data.manifest["realised_h_g"]), 4),
-                   "panel_size": int(data.manifest["panel_counts"]["panel"])}
+                   "panel_p": panel_p, "panel_size": panel_size}
             frame = pd.DataFrame([{c: row.get(c, math.nan) for c in RUN_COLUMNS}])
             frame.to_csv(runs_path, sep="\t", index=False, mode="a",
                          header=not runs_path.exists())
-            if progress:
-                logger.info("study: %s split %d %s: R2(z) %.3f, causal %.3f%s (%.0f s)", name, s,
-                            method, met["r2_z"], met["causal_fraction"],
+            if progress and met:
+                logger.info("study: %s split %d %s: R2(z) %.3f, causal %.3f%s, %d steps (best "
+                            "epoch %d) (%.0f s)", name, s, method, met["r2_z"],
+                            met["causal_fraction"],
                             f", AUC {met['asthma_auc']:.3f}" if "asthma_auc" in met else "",
+                            logs.get("steps", 0), logs.get("best_epoch", 0),
                             time.perf_counter() - t0)
     runs = pd.read_csv(runs_path, sep="\t")
     summary = summarise(runs, cfg)
@@ -404,10 +713,14 @@ def summarise(runs: pd.DataFrame, cfg: StudyConfig) -> pd.DataFrame:
     rows = []
     for (setting, method), g in agg:
         rec = {"setting": setting, "method": method, "n_splits": len(g)}
-        for m in metrics + ["train_seconds"]:
+        extra = [c for c in ("steps", "best_step", "train_seconds") if c in g]
+        for m in metrics + extra:
             v = g[m].to_numpy(dtype=float)
-            rec[f"{m}_mean"] = float(np.nanmean(v))
-            rec[f"{m}_std"] = float(np.nanstd(v, ddof=1)) if len(v) > 1 else 0.0
+            ok = v[np.isfinite(v)]
+            # a method with no finite value (e.g. an empty strict panel) stays NaN, quietly
+            rec[f"{m}_mean"] = float(ok.mean()) if len(ok) else math.nan
+            rec[f"{m}_std"] = float(ok.std(ddof=1)) if len(ok) > 1 else 0.0
+        rec["n_splits"] = int(np.isfinite(g["r2_z"].to_numpy(dtype=float)).sum())
         rows.append(rec)
     df = pd.DataFrame(rows)
     order_s = {n: i for i, (n, _) in enumerate(settings(cfg))}
@@ -418,16 +731,50 @@ def summarise(runs: pd.DataFrame, cfg: StudyConfig) -> pd.DataFrame:
 
 
 def markdown_table(summary: pd.DataFrame) -> str:
-    """Markdown table ``setting | method | metric (mean ± std) ...``."""
+    """Markdown table ``setting | method | metric (mean ± std over splits) ... | steps | splits``.
+
+    The steps column (optimiser steps run / step of the restored best epoch, means over
+    splits) appears when the summary has it, so the budget of every row can be read off.
+    """
     metrics = [m for m in ("r2_z", "causal_fraction", "asthma_auc") if f"{m}_mean" in summary]
-    head = ["setting", "method"] + [METRIC_LABELS[m] for m in metrics] + ["splits"]
+    steps = "steps_mean" in summary
+    head = (["setting", "method"] + [METRIC_LABELS[m] for m in metrics]
+            + (["optimiser steps: run / at best epoch"] if steps else []) + ["splits"])
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in summary.iterrows():
         cells = [str(r["setting"]), METHOD_LABELS.get(r["method"], r["method"])]
-        cells += [f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_std']:.3f}" for m in metrics]
+        cells += [f"{r[f'{m}_mean']:.3f} ± {r[f'{m}_std']:.3f}"
+                  if np.isfinite(r[f"{m}_mean"]) else "—" for m in metrics]
+        if steps:
+            run, best = r["steps_mean"], r.get("best_step_mean", math.nan)
+            cells.append("0 (not trained)" if run == 0 else
+                         f"{run:.0f} / {best:.0f}" if np.isfinite(best) and best > 0
+                         else (f"{run:.0f}" if np.isfinite(run) else "—"))
         cells.append(str(int(r["n_splits"])))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def table_legend(methods: list[str]) -> str:
+    """What the controls, ablations and the two losses in ``methods`` are (for ``table.md``)."""
+    notes = {
+        "gemcont": "GEMCONT (CLIP loss): open_clip's symmetric InfoNCE, positive pair kept in "
+                   "the softmax denominator.",
+        "gemcont_dcl": "GEMCONT (DCL loss): the paper's equation (2), positive pair left out of "
+                       "the denominator.",
+        "untrained": "untrained encoder: the same phenotype encoder at its seeded "
+                     "initialisation (the one every method starts from), no optimiser step.",
+        "gemcont_permuted": "permuted genotypes: GEMCONT with the genotype rows shuffled among "
+                            "the training individuals (fixed seed per split); a gain over the "
+                            "untrained encoder that survives it is not genetic.",
+        "gemcont_mlp": "MLP genetic projector: Linear-BN-ReLU-Linear instead of the linear "
+                       "projector (the paper's Table 1 ablation).",
+        "gemcont_strict": "panel p < 5e-8: the panel built at genome-wide significance instead "
+                          "of the study's panel_p (the paper's Table 1 ablation).",
+        "frozen_mean": "RetFound-style: the frozen backbone's patch tokens averaged, nothing "
+                       "trained (no attention pooling, no head).",
+    }
+    return "\n".join(f"- {notes[m]}" for m in methods if m in notes)
 
 
 def plot_summary(summary: pd.DataFrame, path: str | os.PathLike, title: str = "") -> Path:
@@ -440,8 +787,10 @@ def plot_summary(summary: pd.DataFrame, path: str | os.PathLike, title: str = ""
     metrics = [m for m in ("r2_z", "causal_fraction", "asthma_auc") if f"{m}_mean" in summary]
     sets = list(dict.fromkeys(summary["setting"]))
     methods = list(dict.fromkeys(summary["method"]))
-    colors = {"gemcont": "#c0392b", "simclr": "#2e86c1", "vae": "#27ae60",
-              "supervised": "#7f8c8d", "prs": "#8e44ad", "fev1fvc": "#d68910"}
+    colors = {"gemcont": "#c0392b", "gemcont_dcl": "#e74c3c", "simclr": "#2e86c1",
+              "vae": "#27ae60", "supervised": "#7f8c8d", "prs": "#8e44ad", "fev1fvc": "#d68910",
+              "untrained": "#bdc3c7", "gemcont_permuted": "#f5b7b1", "gemcont_mlp": "#922b21",
+              "gemcont_strict": "#f1948a", "frozen_mean": "#16a085"}
     fig, axes = plt.subplots(len(metrics), 1, figsize=(max(6.0, 1.6 * len(sets) + 2),
                                                        2.6 * len(metrics)), squeeze=False)
     width = 0.8 / max(1, len(methods))
@@ -460,8 +809,11 @@ def plot_summary(summary: pd.DataFrame, path: str | os.PathLike, title: str = ""
         low = float(np.nanmin(summary[f"{m}_mean"] - summary[f"{m}_std"]))
         ax.set_ylim(min(lo, np.floor(low * 10) / 10) if np.isfinite(low) else lo, 1.0)
         ax.grid(axis="y", alpha=0.3)
-    axes[0, 0].legend(fontsize=7, ncol=min(len(methods), 5), loc="upper center",
-                      bbox_to_anchor=(0.5, 1.28 if not title else 1.35), frameon=False)
+    n_rows = math.ceil(len(methods) / 4)
+    axes[0, 0].legend(fontsize=6, ncol=min(len(methods), 4), loc="lower center",
+                      bbox_to_anchor=(0.5, 1.02 + (0.05 if title else 0.0)), frameon=False)
+    if n_rows > 2:
+        fig.set_figheight(fig.get_figheight() + 0.25 * n_rows)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -484,15 +836,25 @@ def write_outputs(summary: pd.DataFrame, runs: pd.DataFrame, cfg: StudyConfig, o
                 f"asthma prevalence {cfg.asthma_prevalence:g}, ")
              + f"image {cfg.image_size}px; {cfg.n_splits} splits; training "
              + ", ".join(f"{k} {v}" for k, v in cfg.train.items()))
-    panel = runs.groupby("setting", sort=False)[["panel_size", "realised_h_g"]].first()
+    panels = []
+    for setting, g in runs.groupby("setting", sort=False):
+        sizes = g.dropna(subset=["panel_size"]).groupby("panel_p", sort=True)["panel_size"].first()
+        text_p = ", ".join(f"p < {pp:g}: {int(n)} variants" for pp, n in sizes.items())
+        panels.append(f"{setting}: {text_p or 'no genetic method'}, "
+                      f"h_g {g['realised_h_g'].iloc[0]:.3f}")
+    legend = table_legend(list(cfg.methods))
     text = [f"# Simulation study ({cfg.task})", "", scale, "",
             "Mean ± std over random splits; metrics on held-out individuals (see "
             "`learners/gemcont/study.py`). Causal recovery mode: "
             f"`{cfg.recovery_mode}`, p < {cfg.p_threshold:g}, scan of {cfg.scan_pca} PCs of "
-            "the embedding.", "", markdown_table(summary),
-            "Panel size and realised h_g per setting: "
-            + "; ".join(f"{s}: {int(r.panel_size)} variants, h_g {r.realised_h_g:.3f}"
-                        for s, r in panel.iterrows()), ""]
+            "the embedding.", "",
+            "Budget rule: every trained method runs the same number of optimiser steps "
+            f"(train.max_steps = {cfg.train.get('max_steps', 0)}), with early stopping on the "
+            f"validation loss of {100 * cfg.val_fraction:g} % of the training individuals "
+            "(patience "
+            f"{cfg.train.get('patience', '')} epochs) and the best epoch's weights restored; "
+            "curves in `curves/`.", "", markdown_table(summary), legend, "",
+            "Panel sizes and realised h_g per setting: " + "; ".join(panels), ""]
     (out / "table.md").write_text("\n".join(text))
     plot_summary(summary, out / "figure.png", title=scale if len(scale) < 150 else "")
     versions = {}
@@ -521,4 +883,25 @@ def write_outputs(summary: pd.DataFrame, runs: pd.DataFrame, cfg: StudyConfig, o
         manifest["git_sha"] = git_sha()
     except Exception:  # pragma: no cover
         pass
+    dirty = source_changes()
+    # the results are reproducible from git_sha only if the code was committed
+    manifest["source_clean"] = dirty == []
+    manifest["uncommitted_source_files"] = dirty
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def source_changes() -> list[str] | None:
+    """Uncommitted changes to the code the study runs (``git status --porcelain`` of
+    ``gwaskit``, ``learners`` and the packaging files); ``None`` when git cannot tell."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[2]
+    try:
+        out = subprocess.run(["git", "status", "--porcelain", "--", "gwaskit", "learners",
+                              "pyproject.toml"], capture_output=True, text=True, cwd=root,
+                             timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return sorted(line[3:] for line in out.stdout.splitlines() if line.strip())

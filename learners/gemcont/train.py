@@ -19,7 +19,21 @@
   states then move to the training device as they are loaded, so a run saved on one device
   resumes on another.
 * Image augmentation needs images: asking for it on cached tokens or vectors is an error
-  (:class:`InputError`), not a silent no-op.
+  (:class:`InputError`), not a silent no-op. ``augment`` may name a preset or ``paper``
+  (:func:`.augment.resolve_augment`); the resolved transforms are logged.
+* Budget: ``max_steps`` > 0 trains exactly that many optimiser steps (the epoch count is
+  derived and the last epoch may be partial; the cosine schedule ends there), so every method
+  and cohort size can get the same number of steps.
+* Early stopping (``early_stopping``, and always for ``supervised``): after every epoch the
+  validation loss is computed on the ``val`` split (no SCARF; SimCLR's two views are drawn
+  from a generator reseeded at every validation, so every epoch sees the same views); after
+  ``patience`` epochs without a lower one training stops, and when training ends (stopped or
+  budget spent) the weights of the best epoch are restored — the same weights ``best.pt``
+  holds. ``last.pt`` keeps the last epoch's, for resuming.
+* Training curve: one JSON line per epoch (``epoch``, ``step``, ``train_loss``, ``val_loss``,
+  ``lr``, ``time_s`` = seconds of training, validation and checkpointing since this process
+  started fitting, ``samples_per_s``, ``best``, the method's logs) to ``metrics_path``
+  (default ``out_dir/metrics.jsonl``), so convergence can be checked after the fact.
 * Throughput: images may be held as uint8 and are scaled/normalised on the device per batch;
   the loss, its finiteness and the logged metrics are read back to the host only every
   ``log_every`` steps and at the end of an epoch (:attr:`Trainer.host_syncs` counts the reads),
@@ -31,6 +45,7 @@
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import random
@@ -46,7 +61,7 @@ import torch
 from gwaskit._log import logger
 from gwaskit.errors import InputError
 
-from .augment import Augment
+from .augment import Augment, describe
 from .config import GemcontConfig
 from .data import Cohort, InstanceBatchSampler, make_loader, to_float_images
 from .models import build_model, param_groups
@@ -196,10 +211,13 @@ class Trainer:
     trust_code : bool or str
         Allow a ``module:callable`` ``backbone_factory`` (never implied by the configuration;
         see :func:`.encoders.resolve_backbone_factory`).
+    metrics_path : path, optional
+        JSON-lines file receiving one record per epoch (appended); default
+        ``out_dir/metrics.jsonl`` when there is an ``out_dir``, none otherwise.
     """
 
     def __init__(self, cfg: GemcontConfig, cohort: Cohort, out_dir: str | None = None,
-                 trust_code: bool | str = False):
+                 trust_code: bool | str = False, metrics_path: str | os.PathLike | None = None):
         cfg.validate(trust_code)
         self.cfg, self.cohort = cfg, cohort
         self.out_dir = Path(cfg.out_dir if out_dir is None else out_dir) if (
@@ -238,14 +256,21 @@ class Trainer:
         self.g_sampler = torch.Generator().manual_seed(cfg.seed + 1)
         self.g_augment = torch.Generator(device=self.device).manual_seed(cfg.seed + 2)
         self.g_scarf = torch.Generator(device=self.device).manual_seed(cfg.seed + 3)
-        self.augment = Augment(cfg.augment, self.g_augment)
+        self.augment_spec = cfg.augment_spec()
+        self.augment = Augment(self.augment_spec, self.g_augment)
+        if self.augment:
+            logger.info("%s: augmentation %s %s", cfg.method, describe(self.augment_spec),
+                        self.augment_spec)
         self.sampler = InstanceBatchSampler(self.train_ds.counts, cfg.batch_size, self.g_sampler)
         self.steps_per_epoch = len(self.sampler)
+        # the budget: max_steps when set (same for every method and cohort size), else epochs
+        self.total_steps = int(cfg.max_steps) or cfg.epochs * self.steps_per_epoch
+        self.max_epochs = math.ceil(self.total_steps / self.steps_per_epoch)
         self.optimizer = torch.optim.AdamW(param_groups(self.model, cfg.weight_decay), lr=cfg.lr,
                                            weight_decay=cfg.weight_decay)
-        self.scheduler = CosineWarmup(self.optimizer, cfg.lr,
-                                      round(cfg.warmup_epochs * self.steps_per_epoch),
-                                      cfg.epochs * self.steps_per_epoch)
+        warmup = int(cfg.warmup_steps) or round(cfg.warmup_epochs * self.steps_per_epoch)
+        self.scheduler = CosineWarmup(self.optimizer, cfg.lr, min(warmup, self.total_steps),
+                                      self.total_steps)
         prec = cfg.precision
         if prec == "auto":
             prec = "bf16" if self.device.type == "cuda" else "fp32"
@@ -257,8 +282,18 @@ class Trainer:
             self.scarf_pool = self.train_ds.g.to(self.device).float()
         self.epoch = 0
         self.best_val = float("inf")
+        self.best_epoch = 0
         self.bad_epochs = 0
+        self.stopped_early = False
+        # weights of the best validation epoch, kept in memory so that they can be restored
+        # without an out_dir (the study trains without checkpoints)
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self.early_stopping = bool(cfg.early_stopping or cfg.method == "supervised")
         self.history: list[dict[str, float]] = []
+        if metrics_path is None and self.out_dir is not None:
+            metrics_path = self.out_dir / "metrics.jsonl"
+        self.metrics_path = Path(metrics_path) if metrics_path else None
+        self._fit_seconds = 0.0
 
     # ------------------------------------------------------------------ one batch
     def _to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -337,14 +372,15 @@ class Trainer:
 
     def train_epoch(self) -> dict[str, float]:
         self.model.train()
-        bar = _Progress(self.steps_per_epoch, f"epoch {self.epoch + 1}/{self.cfg.epochs}",
+        # the last epoch of a max_steps budget may be partial
+        n_steps = min(self.steps_per_epoch, self.total_steps - self.scheduler.step_num)
+        bar = _Progress(n_steps, f"epoch {self.epoch + 1}/{self.max_epochs}",
                         self.cfg.progress, self.cfg.log_every)
         every = max(1, int(self.cfg.log_every))
         total = torch.zeros((), dtype=torch.float64, device=self.device)
         n_seen, t0 = 0, time.perf_counter()
         logs: dict[str, torch.Tensor] = {}
         mean_loss, read_logs = float("nan"), []
-        n_steps = self.steps_per_epoch
         for i, batch in enumerate(self.loader):
             batch = self._to_device(batch)
             loss, logs = self._step(batch)
@@ -360,19 +396,35 @@ class Trainer:
                         f"non-finite loss by step {self.scheduler.step_num} "
                         f"(checked every {every} steps)")
             bar.update(i, mean_loss, n_seen / max(time.perf_counter() - t0, 1e-9))
+            if i + 1 >= n_steps:     # budget reached inside the epoch: stop before loading more
+                break
         bar.close()
         dt = time.perf_counter() - t0
-        out = {"epoch": self.epoch + 1, "train_loss": mean_loss if n_seen else 0.0,
-               "samples_per_s": n_seen / max(dt, 1e-9), "lr": self.optimizer.param_groups[0]["lr"]}
+        out = {"epoch": self.epoch + 1, "step": self.scheduler.step_num,
+               "train_loss": mean_loss if n_seen else 0.0,
+               "samples_per_s": n_seen / max(dt, 1e-9), "lr": self.optimizer.param_groups[0]["lr"],
+               "epoch_s": dt}
         out.update(dict(zip(logs.keys(), read_logs)))
         return out
 
+    def _validation_augment(self) -> Augment | None:
+        """Augmentation for the validation loss: none, except for models whose loss is defined
+        by augmented views (SimCLR: two identical views give a loss that only measures how
+        spread the embeddings are). Their generator is reseeded at every call, so every epoch
+        is scored on the same views and the losses are comparable."""
+        if not getattr(self.model, "augment_in_validation", False) or not self.augment:
+            return None
+        g = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 4)
+        return Augment(self.augment_spec, g)
+
     @torch.no_grad()
     def validation_loss(self) -> float:
-        """Mean loss on the validation split (no augmentation, no SCARF); NaN if empty."""
+        """Mean loss on the validation split (no SCARF; augmentation only where the loss needs
+        views, see :meth:`_validation_augment`); NaN if the split has fewer than 2 rows."""
         if len(self.val_ds) < 2:
             return float("nan")
         self.model.eval()
+        augment = self._validation_augment()
         sampler = InstanceBatchSampler(self.val_ds.counts, self.cfg.batch_size,
                                        torch.Generator().manual_seed(self.cfg.seed),
                                        shuffle=False, drop_last=False)
@@ -382,42 +434,100 @@ class Trainer:
                 continue
             batch = self._to_device(batch)
             with self._autocast():
-                loss, _ = self.model.training_loss(batch, None, None)
+                loss, _ = self.model.training_loss(batch, augment, None)
             total += loss.detach().double() * len(batch["idx"])
             n += len(batch["idx"])
         return float(total) / n if n else float("nan")
 
     def fit(self, stop_after: int | None = None) -> list[dict[str, float]]:
-        """Train from the current epoch to ``cfg.epochs`` (or ``stop_after`` more epochs).
+        """Train from the current epoch to the budget (or ``stop_after`` more epochs).
 
-        Writes ``last.pt`` after every epoch and ``best.pt`` on a new best validation loss;
-        the supervised baseline stops early after ``patience`` epochs without improvement.
+        The budget is ``max_steps`` optimiser steps when set, else ``epochs``. Writes
+        ``last.pt`` after every epoch, ``best.pt`` on a new best validation loss, and one
+        metrics line per epoch. With early stopping (``early_stopping``; always for
+        ``supervised``) training stops after ``patience`` epochs without improvement, and once
+        training is over (stopped, or budget spent) the best epoch's weights are restored.
         """
-        end = self.cfg.epochs if stop_after is None else min(self.cfg.epochs,
+        end = self.max_epochs if stop_after is None else min(self.max_epochs,
                                                              self.epoch + stop_after)
-        while self.epoch < end:
+        t_fit = time.perf_counter()
+        # a run resumed after it stopped early stays stopped
+        while (self.epoch < end and self.scheduler.step_num < self.total_steps
+               and not self.stopped_early):
             rec = self.train_epoch()
             rec["val_loss"] = self.validation_loss()
             self.epoch += 1
             improved = math.isfinite(rec["val_loss"]) and rec["val_loss"] < self.best_val
             if improved:
-                self.best_val, self.bad_epochs = rec["val_loss"], 0
+                self.best_val, self.bad_epochs, self.best_epoch = rec["val_loss"], 0, self.epoch
+                if self.early_stopping:
+                    self._best_state = {k: v.detach().clone()
+                                        for k, v in self.model.state_dict().items()}
             else:
                 self.bad_epochs += 1
+            rec["best"] = bool(improved)
             self.history.append(rec)
-            logger.info("epoch %d/%d train_loss %.4f val_loss %.4f %.0f samples/s", self.epoch,
-                        self.cfg.epochs, rec["train_loss"], rec["val_loss"],
-                        rec["samples_per_s"])
+            logger.info("epoch %d/%d step %d train_loss %.4f val_loss %.4f %.0f samples/s",
+                        self.epoch, self.max_epochs, rec["step"], rec["train_loss"],
+                        rec["val_loss"], rec["samples_per_s"])
             if self.out_dir is not None:
                 self.save(self.out_dir / "last.pt")
                 if improved:
                     self.save(self.out_dir / "best.pt")
-            if (self.cfg.method == "supervised" and math.isfinite(rec["val_loss"])
+            self._fit_seconds += time.perf_counter() - t_fit
+            t_fit = time.perf_counter()
+            self._write_metrics(rec)
+            if (self.early_stopping and math.isfinite(rec["val_loss"])
                     and self.bad_epochs >= self.cfg.patience):
-                logger.info("early stopping: no validation improvement in %d epochs",
-                            self.cfg.patience)
+                logger.info("early stopping at epoch %d: no validation improvement in %d "
+                            "epochs (best epoch %d)", self.epoch, self.cfg.patience,
+                            self.best_epoch)
+                self.stopped_early = True
                 break
+        if self.finished:
+            self.restore_best()
         return self.history
+
+    @property
+    def finished(self) -> bool:
+        """Budget spent or stopped early (not a pause of ``fit(stop_after=...)``)."""
+        return (self.stopped_early or self.epoch >= self.max_epochs
+                or self.scheduler.step_num >= self.total_steps)
+
+    def restore_best(self) -> bool:
+        """Load the best validation epoch's weights (early stopping only); whether it did.
+
+        The in-memory copy is used when this process saw that epoch; after a resume it is read
+        from ``out_dir/best.pt``.
+        """
+        if not self.early_stopping or self.best_epoch == 0:
+            return False
+        state = self._best_state
+        if state is None and self.out_dir is not None and (self.out_dir / "best.pt").exists():
+            state = load_checkpoint(self.out_dir / "best.pt", "cpu")["model"]
+        if state is None:
+            logger.info("early stopping: best epoch %d's weights are not available; keeping the "
+                        "last epoch's", self.best_epoch)
+            return False
+        self.model.load_state_dict(state)
+        logger.info("restored the weights of epoch %d (validation loss %.4f)", self.best_epoch,
+                    self.best_val)
+        return True
+
+    def _write_metrics(self, rec: dict[str, Any]) -> None:
+        """Append one epoch's record to the metrics file (JSON lines; NaN written as null)."""
+        if self.metrics_path is None:
+            return
+        line = {"method": self.cfg.method, "epoch": rec["epoch"], "step": rec["step"],
+                "train_loss": rec["train_loss"], "val_loss": rec["val_loss"], "lr": rec["lr"],
+                "time_s": round(self._fit_seconds, 3), "samples_per_s": rec["samples_per_s"],
+                "best": rec["best"]}
+        line.update({k: v for k, v in rec.items() if k not in line and k != "epoch_s"})
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                 for k, v in line.items()}
+        self.metrics_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.metrics_path, "a") as fh:
+            fh.write(json.dumps(clean) + "\n")
 
     # ------------------------------------------------------------------ checkpoints
     def state_dict(self) -> dict[str, Any]:
@@ -434,6 +544,7 @@ class Trainer:
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "rng": rng, "best_val": self.best_val, "bad_epochs": self.bad_epochs,
+            "best_epoch": self.best_epoch, "stopped_early": self.stopped_early,
             "history": self.history, "meta": self.meta,
             "iids": list(c.iids), "fids": list(c.fids) if c.fids else [],
             "split": [str(s) for s in c.split],
@@ -465,6 +576,10 @@ class Trainer:
             torch.cuda.set_rng_state_all(list(rng["cuda"])[:torch.cuda.device_count()])
         self.epoch = int(ckpt["epoch"])
         self.best_val, self.bad_epochs = float(ckpt["best_val"]), int(ckpt["bad_epochs"])
+        # older checkpoints lack these: no best epoch recorded, not stopped
+        self.best_epoch = int(ckpt.get("best_epoch", 0))
+        self.stopped_early = bool(ckpt.get("stopped_early", False))
+        self._best_state = None      # read from best.pt by restore_best if needed
         self.history = list(ckpt["history"])
 
     def resume(self, path: str | os.PathLike) -> None:
@@ -506,7 +621,7 @@ def check_augment_inputs(cfg: GemcontConfig, input_shape: tuple[int, ...]) -> No
     InputError
         ``augment`` is set and the inputs are tokens ``(K, d)`` or vectors ``(F,)``.
     """
-    if not Augment(cfg.augment):
+    if not Augment(cfg.augment_spec()):
         return
     if len(input_shape) == 3:
         return

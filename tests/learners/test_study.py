@@ -1,6 +1,8 @@
 """The simulation-study runner (``gemcont study``) on tiny configurations."""
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 import yaml
@@ -13,8 +15,9 @@ TINY = {
     "n_train": 40, "n_heldout": 60, "n_external": 200, "n_chromosomes": 1,
     "chrom_length_mb": 0.3, "n_causal": 2, "h_g": 0.9, "image_size": 12,
     "vary": {"alpha_max": [20.0]},
-    "train": {"epochs": 1, "batch_size": 20, "warmup_epochs": 1, "embed_dim": 6,
-              "cnn_widths": [4], "device": "cpu"},
+    "train": {"max_steps": 2, "early_stopping": True, "patience": 1, "batch_size": 16,
+              "warmup_steps": 1, "embed_dim": 6, "cnn_widths": [4], "augment": "paper",
+              "device": "cpu"},
     "scan_pca": 3, "ridge_splits": 2,
 }
 
@@ -39,7 +42,7 @@ def test_study_end_to_end_tiny(tmp_path):
     assert list(summary["method"][:2]) == ["gemcont", "vae"]
     assert {"r2_z_mean", "r2_z_std", "causal_fraction_mean"} <= set(summary.columns)
     table = (out / "table.md").read_text()
-    assert "| default | GEMCONT |" in table and "±" in table
+    assert "| default | GEMCONT (CLIP loss) |" in table and "±" in table
     assert (out / "figure.png").stat().st_size > 1000
     assert yaml.safe_load((out / "config.yaml").read_text())["n_train"] == 40
     # a second invocation finds every run done and only rewrites the summary
@@ -113,3 +116,80 @@ def test_cli_study_bad_config_exits_2(tmp_path):
                           str(bad)], capture_output=True, text=True)
     assert res.returncode == 2
     assert "task='glaucoma'" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_study_table_has_every_method_control_and_ablation(tmp_path):
+    """Every row of the design appears with its budget: trained methods run train.max_steps
+    (or stop early), the untrained control 0 steps; curves exist for trained runs only;
+    every trained method got the paper's augmentation (SimCLR its own pair); the strict
+    ablation used the p < 5e-8 panel; table.md explains the controls and both losses."""
+    from learners.gemcont.study import DEFAULT_METHODS, METHOD_LABELS, load_study_config, run_study
+
+    cfg = load_study_config(_write(tmp_path), ["n_splits=1", "vary={}", "n_external=1500",
+                                               f"methods={DEFAULT_METHODS}"])
+    summary = run_study(cfg, progress=False)
+    out = tmp_path / "out"
+    runs = pd.read_csv(out / "runs.tsv", sep="\t").set_index("method")
+    assert list(summary["method"]) == DEFAULT_METHODS and len(runs) == len(DEFAULT_METHODS)
+    trained = [m for m in DEFAULT_METHODS if m != "untrained"]
+    for m in trained:
+        r = runs.loc[m]
+        assert r["steps"] == 2 or (r["stopped_early"] and r["steps"] < 2), m
+        assert r["augment"] == ("resized_crop+colour_jitter+gaussian_blur" if m == "simclr"
+                                else "erasing"), m
+        lines = (out / "curves" / f"default__split0__{m}.jsonl").read_text().splitlines()
+        assert len(lines) == r["epochs_run"] >= 1
+    assert runs.loc["untrained", "steps"] == 0
+    assert not (out / "curves" / "default__split0__untrained.jsonl").exists()
+    assert runs.loc["gemcont", "loss"] == "clip" and runs.loc["gemcont_dcl", "loss"] == "dcl"
+    assert runs.loc["gemcont_strict", "panel_p"] == 5e-8
+    assert runs.loc["gemcont_strict", "panel_size"] <= runs.loc["gemcont", "panel_size"]
+    assert runs.loc["gemcont", "n_val"] == 4       # 10 % of 40
+    table = (out / "table.md").read_text()
+    for m in DEFAULT_METHODS:
+        assert f"| default | {METHOD_LABELS[m]} |" in table, m
+    assert "0 (not trained)" in table and "equation (2)" in table and "Budget rule" in table
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "source_clean" in manifest and "note" not in manifest
+
+
+def test_frozen_backbone_setting_runs_mean_pooling_baseline(tmp_path):
+    """In the frozen-backbone setting the RetFound-style row (mean of patch tokens) sits next
+    to GEMCONT (trained attention pooling) and the untrained pooling head."""
+    import torch
+
+    from learners.gemcont.encoders import TinyViT
+    from learners.gemcont.study import load_study_config, run_study
+
+    kw = {"image_size": 12, "patch": 4, "dim": 8, "depth": 1, "heads": 2}
+    torch.save(TinyViT(**kw).state_dict(), tmp_path / "vit.pt")
+    cfg = load_study_config(_write(tmp_path), [
+        "n_splits=1", "vary={}", "methods=[gemcont, untrained, frozen_mean]",
+        "train.encoder=frozen-backbone", "train.backbone_factory=tiny-vit",
+        f"train.backbone_checkpoint={tmp_path / 'vit.pt'}", f"train.backbone_kwargs={kw}"])
+    summary = run_study(cfg, progress=False)
+    assert list(summary["method"]) == ["gemcont", "untrained", "frozen_mean"]
+    assert summary["r2_z_mean"].notna().all()
+    runs = pd.read_csv(tmp_path / "out" / "runs.tsv", sep="\t").set_index("method")
+    assert runs.loc["frozen_mean", "steps"] == 0 and runs.loc["gemcont", "steps"] > 0
+
+
+@pytest.mark.parametrize("name", ["rotation_cpu", "spirometry_cpu", "rotation_paper"])
+def test_example_configs_follow_the_budget_rule(name):
+    """Every committed study config loads, and so does each of its methods' training config:
+    one step budget, early stopping on a validation split, the paper's augmentation, and the
+    controls and ablations in the CPU studies."""
+    from pathlib import Path
+
+    from learners.gemcont.study import STUDY_METHODS, load_study_config, train_config
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "configs" / f"{name}.yaml"
+    cfg = load_study_config(path)
+    assert cfg.train["max_steps"] > 0 and cfg.train["early_stopping"] and cfg.val_fraction > 0
+    assert cfg.train["augment"] == "paper"
+    for m in cfg.methods:
+        if STUDY_METHODS[m].trained:
+            assert train_config(cfg, m, 0).max_steps == cfg.train["max_steps"]
+    if name.endswith("_cpu"):
+        assert {"gemcont", "gemcont_dcl", "untrained", "gemcont_permuted", "gemcont_mlp",
+                "gemcont_strict"} <= set(cfg.methods)
