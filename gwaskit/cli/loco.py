@@ -35,7 +35,8 @@ from ._traits import pop_trait_options, trait_options
               help="nested: level 1's cross-validation never sees the held-out fold (5x the "
                    "memory of the level-0 predictors for --cv 5, 3x the level-0 work); regenie: "
                    "REGENIE's scheme, which leaks the held-out fold into its own level-1 fit "
-                   "(a positive CV R² on noise, of the order of --block-size / N).")
+                   "(it fits pure noise a little; expected to shrink as N grows against "
+                   "--block-size).")
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="Worker threads, one block each (default: all usable CPUs).")
 @click.option("--scheduler", default=None, help="Run the blocks on a running Dask scheduler.")
@@ -84,10 +85,9 @@ def command(block_size, n_folds, fold_seed, level1_cv, threads, scheduler, worke
     meta_path = out + ".meta.json"
     check_writable(out, overwrite)
     check_writable(meta_path, overwrite)
-    work_dir = work_dir_for(out)
-    if work_dir.exists() and not resume:
-        raise InputError(f"{work_dir}: a work directory from an earlier run exists; pass --resume "
-                         f"to finish that run, or remove the directory")
+    from .scan import _log_through_bar, checked_work_dir
+
+    work_dir = checked_work_dir(work_dir_for(out), resume)
     bar = None
     show_bar = not quiet and sys.stderr.isatty()
 
@@ -99,8 +99,6 @@ def command(block_size, n_folds, fold_seed, level1_cv, threads, scheduler, worke
 
             bar = tqdm(total=total, unit=" variants", file=sys.stderr, dynamic_ncols=True,
                        smoothing=0.1)
-
-    from .scan import _log_through_bar
 
     try:
         with _log_through_bar(show_bar):

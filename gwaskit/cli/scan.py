@@ -129,10 +129,7 @@ def command(test, pvalue, per_dim, missing, dtype, chunk_size, threads, schedule
     check_writable(meta_path, overwrite)
     from ..engine.checkpoint import package_versions, work_dir_for
 
-    work_dir = work_dir_for(out)
-    if work_dir.exists() and not resume:
-        raise InputError(f"{work_dir}: a work directory from an earlier run exists; pass --resume "
-                         f"to finish that run, or remove the directory")
+    work_dir = checked_work_dir(work_dir_for(out), resume)
 
     bar = None
     progress = None
@@ -266,6 +263,14 @@ def _write_format(out_format: str, table, out: str, meta: dict, *, overwrite: bo
         return [str(p) for p in fmt.write_plink2_glm(table, out, meta,
                                                      overwrite=overwrite).values()]
     return [str(p) for p in fmt.write_regenie(table, out, meta, overwrite=overwrite).values()]
+
+
+def checked_work_dir(work_dir, resume: bool):
+    """``work_dir``, refused when an earlier run left it and this one does not --resume."""
+    if work_dir.exists() and not resume:
+        raise InputError(f"{work_dir}: a work directory from an earlier run exists; pass --resume "
+                         f"to finish that run, or remove the directory")
+    return work_dir
 
 
 def _log_through_bar(show_bar: bool):
