@@ -16,6 +16,7 @@ an earlier failed run (no results beside it) is replaced. For a directory output
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime
 import io
 import logging
@@ -26,6 +27,11 @@ from collections.abc import Iterator, Sequence
 
 #: Marks the handler so :func:`gwaskit.cli.main.setup_logging` keeps it when it resets handlers.
 LOG_HANDLER_FLAG = "_gwaskit_command_log"
+
+#: The arguments the running command was given: set by :func:`gwaskit.cli.main.run_cli`, because
+#: ``sys.argv`` is another program's when the CLI is called in-process (``main([...])``).
+COMMAND_ARGV: contextvars.ContextVar[Sequence[str] | None] = contextvars.ContextVar(
+    "gwaskit_command_argv", default=None)
 
 
 def _now() -> str:
@@ -69,10 +75,13 @@ def command_log(path: str, command: str, *, results: Sequence[str] = (),
     overwrite
         The command's ``--overwrite``.
     argv
-        The command line without the program name (default ``sys.argv[1:]``).
+        The command line without the program name (default: what :func:`run_cli` was given,
+        else ``sys.argv[1:]``).
     """
     from ..io.output import atomic_path
 
+    if argv is None:
+        argv = COMMAND_ARGV.get()
     argv = list(sys.argv[1:] if argv is None else argv)
     header = _header(command, argv)  # now: it holds the start time
     buffer = io.StringIO()

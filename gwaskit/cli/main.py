@@ -133,6 +133,9 @@ def run_cli(group: click.Group, prog_name: str, argv: list[str] | None = None) -
 
     Shared by ``gwaskit`` and ``gemcont`` so both report errors the same way.
     """
+    from ._log import COMMAND_ARGV
+
+    token = COMMAND_ARGV.set(list(sys.argv[1:] if argv is None else argv))
     try:
         group.main(args=argv, prog_name=prog_name, standalone_mode=False)
     except InputError as exc:
@@ -156,6 +159,8 @@ def run_cli(group: click.Group, prog_name: str, argv: list[str] | None = None) -
     except OSError as exc:  # missing or unreadable files named by the user
         click.echo(f"Error: {exc}", err=True)
         sys.exit(2)
+    finally:
+        COMMAND_ARGV.reset(token)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -54,7 +54,10 @@ def test_log_holds_command_versions_counts_and_warnings(data, tmp_path):
     log = (tmp_path / "r.tsv.log").read_text()
     lines = log.splitlines()
     assert lines[0].startswith("gwaskit ") and lines[0].endswith(" scan")
-    assert lines[1].startswith("Command line: gwaskit ") or "scan --bed" in lines[1]
+    # the arguments main() was given, not pytest's sys.argv
+    assert lines[1] == "Command line: gwaskit scan --bed " + " ".join(
+        [str(data / "g"), "--pheno", str(data / "y.tsv"), "--out", str(out), "--keep",
+         str(data / "keep.txt"), "--maf", "0.05", "--covar", str(data / "cov.tsv"), "--quiet"])
     assert any(ln.startswith("Versions: ") and "numpy" in ln and "numba" in ln for ln in lines)
     # the selection's counts, the covariate dropped as collinear, the result line: all written
     # with --quiet, which silences only the terminal
