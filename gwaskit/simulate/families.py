@@ -229,10 +229,11 @@ class SimulatedFamilies:
 
     def phenotype_table(self) -> pd.DataFrame:
         """``FID, IID, trait_1 ... trait_D`` (the layout of a phenotype file)."""
-        table = self.pedigree[["FID", "IID"]].copy()
-        for k, name in enumerate(self.trait_names):
-            table[name] = self.traits[:, k]
-        return table
+        # one concat, not D inserts: pandas fragments (and warns about) a frame built column by
+        # column at D = 256
+        traits = pd.DataFrame(self.traits, columns=self.trait_names,
+                              index=self.pedigree.index)
+        return pd.concat([self.pedigree[["FID", "IID"]], traits], axis=1)
 
     def relative_pairs(self) -> pd.DataFrame:
         """Row indices of every first-degree pair in the cohort.
@@ -576,8 +577,8 @@ def _polygenic_traits(
     effects["effect_allele_frequency"] = freq[idx]
     effects["mean"] = mean
     effects["sd"] = sd
-    for k in range(d):
-        effects[f"beta_{k + 1}"] = beta[:, k]
+    betas = pd.DataFrame(beta, columns=[f"beta_{k + 1}" for k in range(d)])
+    effects = pd.concat([effects, betas], axis=1)
     return effects, G, G_chrom, E
 
 

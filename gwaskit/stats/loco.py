@@ -713,6 +713,7 @@ def memory_estimate(
     n_chromosomes: int = 22,
     store_itemsize: int = 4,
     level1_cv: str = "nested",
+    n_workers: int = 1,
 ) -> int:
     """Peak bytes of :class:`LocoRidge` for N samples, B blocks, R shrinkages and D traits.
 
@@ -723,6 +724,8 @@ def memory_estimate(
     (2 N R D); level 1 holds one trait's ``N x BR`` matrix and its fold copies (2 N BR), the
     fold products (K + 2) (BR)², the fold predictions N R (level-1 grid as long as the
     level-0 one) and the output, ``N D`` per chromosome plus the whole-genome prediction.
+    ``n_workers`` blocks are fitted at once in this process (threads), each with its own level-0
+    working set.
 
     Returns
     -------
@@ -734,6 +737,7 @@ def memory_estimate(
     copies = k if level1_cv == "nested" else 1  # nested: one predictor set per outer fold
     store = copies * int(n) * int(n_blocks) * r * int(d) * int(store_itemsize)
     level0 = 8 * (2 * n * m + (k + 2) * m * m + (k + 1) * m * d + 2 * copies * n * r * d)
+    level0 *= max(1, int(n_workers))
     level1 = 8 * ((1 + copies) * n * p + (k + 2) * p * p + n * r
                   + n * d * (int(n_chromosomes) + 1))
     return int(store + max(level0, level1))

@@ -225,6 +225,10 @@ def test_shapes_dtypes_and_d_traits_equal_single_fits():
     big = [memory_estimate(20_000, 50, 5, d) for d in (1, 16, 64)]
     assert big[0] < big[1] < big[2]
     assert big[2] >= 20_000 * 50 * 5 * 64 * 4
+    # two threads fit two blocks at once: the level-0 working set (two fold copies of an
+    # N x 1000 float64 block at least) counts twice
+    two = memory_estimate(20_000, 50, 5, 1, n_workers=2)
+    assert two - big[0] >= 2 * 20_000 * 1000 * 8
 
 
 def test_polygenic_trait_loco_tracks_other_chromosomes():
