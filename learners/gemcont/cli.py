@@ -140,7 +140,11 @@ def evaluate(embeddings: str, targets: str | None, column: str | None, binary: b
               help="Override a study option, e.g. --set n_splits=2 --set train.epochs=2.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
               help="Output folder (default: the config's out_dir).")
-def study(config_path: str | None, overrides: tuple[str, ...], out_dir: str | None) -> None:
+@click.option("--dry-run", is_flag=True,
+              help="Print the expected host and GPU memory and exit; simulates nothing and "
+                   "does not touch the GPU.")
+def study(config_path: str | None, overrides: tuple[str, ...], out_dir: str | None,
+          dry_run: bool) -> None:
     """Simulation study: every method x setting x split; table, figure and config in OUT."""
     from pathlib import Path
 
@@ -149,6 +153,11 @@ def study(config_path: str | None, overrides: tuple[str, ...], out_dir: str | No
     cfg = load_study_config(config_path, list(overrides))
     if out_dir:
         cfg.out_dir = out_dir
+    if dry_run:
+        from .memory import format_memory, study_memory
+
+        click.echo(format_memory(cfg, study_memory(cfg)), nl=False)
+        return
     summary = run_study(cfg)
     click.echo((Path(cfg.out_dir) / "table.md").read_text())
     click.echo(f"{len(summary)} setting x method rows; results in {cfg.out_dir}")

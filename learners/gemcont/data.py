@@ -85,7 +85,9 @@ def to_float_images(x: torch.Tensor) -> torch.Tensor:
     Called on the training device, per batch, so images travel as uint8.
     """
     if x.dtype == torch.uint8:
-        return x.float().div_(255.0)
+        # standard strides: a uint8 batch whose size-1 channel axis has stride 1 also reads as
+        # channels_last, and the convolution would then run another kernel than on float32
+        return x.to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)
     return x.float() if x.dtype != torch.float32 else x
 
 

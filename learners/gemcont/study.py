@@ -50,12 +50,20 @@ Design (the paper's simulation, learner reference sections 1 and 9, at a configu
 
 Outputs in ``out_dir``: ``config.yaml`` (resolved study configuration), ``runs.tsv`` (one row
 per setting × split × method, appended as runs finish; a re-run skips finished runs),
-``curves/`` (training curves), ``summary.tsv`` (mean ± std over splits), ``table.md``,
+``curves/`` (training curves), ``checkpoints/<setting>/split<k>/<method>/`` (each trained
+run's ``last.pt``, ``best.pt`` and ``metrics.jsonl``; an interrupted run resumes from its
+``last.pt`` on the next invocation instead of starting over), ``summary.tsv`` (mean ± std over splits), ``table.md``,
 ``figure.png`` (one row per metric, bars per method per setting, error bars = std over splits)
 and ``manifest.json`` (versions, wall time, git commit and whether the source tree had
 uncommitted changes; written by the program only). Results are valid for the simulated model
 only; the split-to-split std does not include simulation-to-simulation variation (one cohort
 per ``h_g``).
+
+Memory: only the current setting's cohort and images are held; dosages are stored compact
+(:func:`compact_dosages`: int8 for the simulated hard calls) and images as uint8
+``(N, 1, H, W)``, widened to float per slice or per batch (same numbers as float32).
+``gemcont study --dry-run`` prints the expected host and GPU memory
+(:func:`.memory.study_memory`) without simulating anything.
 """
 from __future__ import annotations
 
@@ -307,7 +315,7 @@ def settings(cfg: StudyConfig) -> list[tuple[str, dict[str, Any]]]:
 # ============================================================================ data
 @dataclass
 class _Panel:
-    dosages: np.ndarray          # (N, S) float64
+    dosages: np.ndarray          # (N, S) compact (:func:`compact_dosages`): int8 hard calls
     betas: np.ndarray            # (S,)
     counts: dict
 
@@ -317,7 +325,7 @@ class _CohortData:
     iids: np.ndarray
     z: np.ndarray
     disease: np.ndarray
-    dosages: np.ndarray          # (N, M) float32, every variant
+    dosages: np.ndarray          # (N, M) every variant, compact (:func:`compact_dosages`)
     variants: pd.DataFrame
     causal: pd.DataFrame
     manifest: dict
@@ -352,8 +360,98 @@ def _build_panel(cfg: StudyConfig, data: _CohortData, panel_p: float, d: Path,
         if len(panel) == 0:
             return empty
         aligned, pdos = panel_dosages(reader, panel, samples=data.order)
-    return _Panel(np.asarray(pdos, np.float64), aligned["beta"].to_numpy(np.float64),
-                  dict(counts))
+    # the old float64 copy, compacted: simulated panel dosages are hard calls (int8, exact)
+    return _Panel(compact_dosages(np.asarray(pdos, np.float64)),
+                  aligned["beta"].to_numpy(np.float64), dict(counts))
+
+
+#: variants decoded per block when the cohort's dosages are read (bounds the float32 transient)
+DOSAGE_BLOCK = 4096
+
+
+def compact_dosages(x: np.ndarray) -> np.ndarray:
+    """The smallest dtype that holds every dosage of ``x`` exactly, C-ordered.
+
+    ``int8`` when every value is a hard call 0, 1 or 2 (simulated genotypes; no missing
+    value, so no sentinel can be mistaken for a dosage by a plain ``astype``), else
+    ``float16`` when it round-trips every value (hard calls with missing = NaN), else ``x``
+    unchanged (soft dosages keep their precision: the study's numbers must not move).
+    Consumers widen slices only (``astype(np.float32)`` / ``float64``), which is exact.
+
+    Parameters
+    ----------
+    x : (N, S) array
+        Dosages, NaN = missing.
+
+    Returns
+    -------
+    (N, S) array, int8, float16 or the dtype of ``x``.
+    """
+    x = np.asarray(x)
+    if x.dtype == np.int8:
+        return np.ascontiguousarray(x)
+    if x.size == 0:
+        return np.ascontiguousarray(x.astype(np.int8))
+    if _hard_calls(x):
+        return np.ascontiguousarray(x, dtype=np.int8)
+    with np.errstate(over="ignore"):
+        h = x.astype(np.float16)
+    if np.array_equal(h.astype(x.dtype), x, equal_nan=True):
+        return np.ascontiguousarray(h)
+    return np.ascontiguousarray(x)
+
+
+def _hard_calls(x: np.ndarray) -> bool:
+    """Every value of ``x`` is 0, 1 or 2 (NaN is not)."""
+    return bool(((x == 0) | (x == 1) | (x == 2)).all())
+
+
+def _read_compact_dosages(reader: Any, order: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    """Every variant's dosages of the rows ``order``, read in blocks of :data:`DOSAGE_BLOCK`
+    variants and stored compact (:func:`compact_dosages`), so the float32 copy of the whole
+    matrix never exists; blocks that are not all hard calls switch the result to float32
+    (then compacted as a whole, as before the switch)."""
+    n, m = len(order), int(reader.n_variants)
+    out = np.empty((n, m), dtype=np.int8)
+    tables = []
+    for s in range(0, m, DOSAGE_BLOCK):
+        idx = np.arange(s, min(m, s + DOSAGE_BLOCK))
+        table, block = reader.read_dosages(samples=order, variants=idx, dtype=np.float32)
+        tables.append(table)
+        if out.dtype == np.int8 and not _hard_calls(block):
+            logger.info("study: dosages are not all hard calls; holding them as float32")
+            wide = np.empty((n, m), dtype=np.float32)
+            wide[:, :s] = out[:, :s]
+            out = wide
+        out[:, s:s + len(idx)] = block
+    variants = pd.concat(tables) if tables else reader.variants.iloc[:0]
+    return variants, compact_dosages(out)
+
+
+def _compact_images(images: np.ndarray) -> np.ndarray:
+    """``(N, H, W)`` uint8 images as the study holds them: ``(N, 1, H, W)`` uint8 (no copy).
+
+    The trainer and the exporter scale batches to float32 in [0, 1] on the device
+    (:func:`.data.to_float_images`: ``x.float() / 255``, the same float32 division the study
+    did on the host), so the results do not change while the host copy is 4x smaller.
+    """
+    images = np.ascontiguousarray(images, dtype=np.uint8)
+    # reshape, not [:, None]: the view's channel stride (1) would make torch take the
+    # (N, 1, H, W) tensor for channels_last too, and the CPU convolution would then pick
+    # another kernel than for the float32 array (last-bit differences in the embeddings)
+    return images.reshape(images.shape[0], 1, *images.shape[1:])
+
+
+def total_individuals(cfg: StudyConfig) -> int:
+    """Study cohort size: ``n_heldout`` plus the largest ``n_train`` of any setting."""
+    return cfg.n_heldout + max([cfg.n_train] + [int(v) for v in cfg.vary.get("n_train", [])])
+
+
+def _simulation_params(cfg: StudyConfig, h_g: float, n_total: int) -> dict[str, Any]:
+    """Arguments of :func:`gwaskit.simulate.simulate_cohort` for one cohort."""
+    return dict(n_individuals=n_total, n_chromosomes=cfg.n_chromosomes,
+                chrom_length=cfg.chrom_length_mb * 1e6, h_g=h_g, n_causal=cfg.n_causal,
+                prevalence=cfg.prevalence, n_external=cfg.n_external, seed=cfg.seed + 1)
 
 
 def _cohort(cfg: StudyConfig, h_g: float, n_total: int, cache: Path) -> _CohortData:
@@ -361,9 +459,7 @@ def _cohort(cfg: StudyConfig, h_g: float, n_total: int, cache: Path) -> _CohortD
     from gwaskit.io.genotypes import open_genotypes
     from gwaskit.simulate import simulate_cohort
 
-    params = dict(n_individuals=n_total, n_chromosomes=cfg.n_chromosomes,
-                  chrom_length=cfg.chrom_length_mb * 1e6, h_g=h_g, n_causal=cfg.n_causal,
-                  prevalence=cfg.prevalence, n_external=cfg.n_external, seed=cfg.seed + 1)
+    params = _simulation_params(cfg, h_g, n_total)
     key = json.dumps(params, sort_keys=True)
     d = _cohort_dir(cfg, h_g, n_total, cache)
     stamp = d / "study_params.json"
@@ -382,10 +478,10 @@ def _cohort(cfg: StudyConfig, h_g: float, n_total: int, cache: Path) -> _CohortD
         order = pd.Index(samples).get_indexer(ph["IID"].astype(str))
         if (order < 0).any():
             raise InputError(f"{d}: phenotypes and genotypes have different individuals")
-        variants, dos = reader.read_dosages(samples=order, dtype=np.float32)
+        variants, dos = _read_compact_dosages(reader, order)
     data = _CohortData(
         iids=ph["IID"].astype(str).to_numpy(), z=ph["z"].to_numpy(np.float64),
-        disease=ph["disease"].to_numpy(), dosages=np.ascontiguousarray(dos),
+        disease=ph["disease"].to_numpy(), dosages=dos,
         variants=variants.reset_index(drop=True), causal=causal, manifest=manifest,
         bgens=bgens, order=order, directory=d)
     panel_of(cfg, data, cfg.panel_p, allow_empty=False)
@@ -407,7 +503,7 @@ def panel_of(cfg: StudyConfig, data: _CohortData, panel_p: float,
 
 @dataclass
 class _Phenotypes:
-    images: np.ndarray            # (N, 1, H, W) float32 in [0, 1]
+    images: np.ndarray            # (N, 1, H, W) uint8 (:func:`_compact_images`)
     asthma: np.ndarray | None = None
     ratio: np.ndarray | None = None
 
@@ -418,11 +514,11 @@ def _phenotypes(cfg: StudyConfig, z: np.ndarray) -> _Phenotypes:
     if cfg.task == "rotation":
         rd = rotated_digits(z, alpha_max=cfg.alpha_max, c=cfg.c, size=cfg.image_size,
                             seed=cfg.seed, source=cfg.mnist_source or None)
-        return _Phenotypes(rd.images[:, None].astype(np.float32) / 255.0)
+        return _Phenotypes(_compact_images(rd.images))
     sp = simulate_spirometry(z, c=cfg.c, image_size=cfg.image_size, seed=cfg.seed,
                              asthma_prevalence=cfg.asthma_prevalence,
                              asthma_noise=cfg.asthma_noise)
-    return _Phenotypes(sp.images[:, None].astype(np.float32) / 255.0,
+    return _Phenotypes(_compact_images(sp.images),
                        asthma=sp.asthma.astype(np.float64), ratio=sp.ratio)
 
 
@@ -519,9 +615,18 @@ class _EmptyPanel(Exception):
 
 def _train_embed(cfg: StudyConfig, method: str, data: _CohortData, ph: _Phenotypes,
                  rows: SplitRows, seed: int, split_index: int = 0,
-                 curve_path: Path | None = None) -> tuple[np.ndarray, dict]:
+                 curve_path: Path | None = None, ckpt_dir: Path | None = None
+                 ) -> tuple[np.ndarray, dict]:
     """Train ``method`` on the training rows (early stopping on the validation rows); the
-    held-out rows' embeddings and the run's log fields."""
+    held-out rows' embeddings and the run's log fields.
+
+    With ``ckpt_dir`` the trainer writes ``last.pt``, ``best.pt`` and ``metrics.jsonl`` there
+    every epoch, and a ``last.pt`` left by an interrupted attempt of the same run (same
+    training configuration) is resumed (:meth:`.train.Trainer.resume`: model, optimiser,
+    schedule, RNG states and early-stopping counters), so the run continues where it stopped
+    and ends with the weights an uninterrupted run gets. The finished curve is copied to
+    ``curve_path``.
+    """
     from .augment import describe
     from .data import ArraySource, Cohort
     from .train import Trainer
@@ -565,11 +670,17 @@ def _train_embed(cfg: StudyConfig, method: str, data: _CohortData, ph: _Phenotyp
         return emb, logs
     if curve_path is not None and curve_path.exists():
         curve_path.unlink()          # an interrupted earlier attempt of this run
-    trainer = Trainer(tcfg, cohort, out_dir="",
-                      metrics_path=curve_path if spec.trained else None)
+    use_ckpt = spec.trained and ckpt_dir is not None
+    metrics = (ckpt_dir / "metrics.jsonl" if use_ckpt else curve_path) if spec.trained else None
+    trainer = Trainer(tcfg, cohort, out_dir=str(ckpt_dir) if use_ckpt else "",
+                      metrics_path=metrics)
+    if use_ckpt:
+        _resume_or_start(trainer, tcfg, ckpt_dir)
     if spec.trained:
         trainer.fit()
         logs["augment"] = describe(trainer.augment_spec)
+        if use_ckpt and curve_path is not None:
+            _copy_atomic(ckpt_dir / "metrics.jsonl", curve_path)
     emb = trainer.embed(split="test")
     hist = trainer.history
     logs.update(
@@ -581,6 +692,58 @@ def _train_embed(cfg: StudyConfig, method: str, data: _CohortData, ph: _Phenotyp
         val_loss_best=float(trainer.best_val) if math.isfinite(trainer.best_val) else math.nan,
         train_seconds=round(time.perf_counter() - t0, 1))
     return emb, logs
+
+
+def _resume_or_start(trainer: Any, tcfg: Any, ckpt_dir: Path) -> bool:
+    """Resume ``trainer`` from ``ckpt_dir/last.pt`` when it belongs to this run; whether it did.
+
+    A checkpoint of another training configuration (the study config changed before any run
+    finished), or one that cannot be read, is discarded with the curve and the run starts
+    over. The curve keeps the lines of the epochs the checkpoint holds (an epoch logged after
+    the last checkpoint is dropped; one checkpointed but not logged is written again).
+    """
+    from .train import load_checkpoint
+
+    last, metrics = ckpt_dir / "last.pt", ckpt_dir / "metrics.jsonl"
+    ckpt = None
+    if last.exists():
+        try:
+            ckpt = load_checkpoint(last, "cpu")
+        except InputError as exc:
+            logger.warning("study: %s; starting the run over", exc)
+        if ckpt is not None and ckpt.get("config") != tcfg.to_dict():
+            logger.warning("study: %s was written for another training configuration; starting "
+                           "the run over", last)
+            ckpt = None
+    if ckpt is None:
+        for f in ("last.pt", "best.pt", "metrics.jsonl"):
+            (ckpt_dir / f).unlink(missing_ok=True)
+        return False
+    trainer.load_state_dict(ckpt)
+    logger.info("study: resumed %s at epoch %d (step %d)", last, trainer.epoch,
+                trainer.scheduler.step_num)
+    kept = []
+    if metrics.exists():
+        for line in metrics.read_text().splitlines():
+            if line.strip() and int(json.loads(line)["epoch"]) <= trainer.epoch:
+                kept.append(line)
+    _write_atomic(metrics, "".join(f"{line}\n" for line in kept))
+    for rec in trainer.history[len(kept):]:
+        trainer._write_metrics(rec)
+    return True
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a temporary file next to ``path``, then ``os.replace`` it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    """Copy a text file atomically (an absent ``src`` copies as empty)."""
+    _write_atomic(dst, src.read_text() if src.exists() else "")
 
 
 def _metrics(cfg: StudyConfig, emb: np.ndarray, data: _CohortData, ph: _Phenotypes,
@@ -596,7 +759,9 @@ def _metrics(cfg: StudyConfig, emb: np.ndarray, data: _CohortData, ph: _Phenotyp
         out["asthma_auc"] = logistic_auc(emb, ph.asthma[test], cfg.ridge_splits, seed)["mean"]
     y = np.asarray(emb, dtype=np.float64)
     pca = min(cfg.scan_pca, y.shape[1]) if y.shape[1] > 1 else None
-    res = MultiTraitScan(pca=pca).fit(y).test(data.dosages[test], as_frame=True)
+    # widened per slice, to the float32 the scan was always given (same numbers)
+    res = MultiTraitScan(pca=pca).fit(y).test(np.asarray(data.dosages[test], dtype=np.float32),
+                                              as_frame=True)
     for col in ("variant_id", "chromosome", "base_pair_location"):
         res[col] = data.variants[col].to_numpy()
     _, summary = loci_overlap(reference_loci(data.causal), res, p=cfg.p_threshold,
@@ -656,30 +821,38 @@ def _run_study(cfg: StudyConfig, out_dir: str | os.PathLike | None, progress: bo
                        done["method"].astype(str)))
     t_start = time.perf_counter()
     sets = settings(cfg)
-    n_total = cfg.n_heldout + max([cfg.n_train] + [int(v) for v in cfg.vary.get("n_train", [])])
-    cohorts: dict[float, _CohortData] = {}
-    pheno_cache: dict[tuple, _Phenotypes] = {}
+    n_total = total_individuals(cfg)
+    # only the current setting's cohort and images are held: a setting that needs another
+    # cohort (h_g) or other images re-reads / re-renders them (the simulation itself is
+    # cached on disk), so host memory is one setting's arrays whatever the number of settings
+    data: _CohortData | None = None
+    ph: _Phenotypes | None = None
+    data_key = pkey = None
     for name, change in sets:
         scfg = dataclasses.replace(cfg, **change)
         todo = [(s, m) for s in range(cfg.n_splits) for m in cfg.methods
                 if (name, s, m) not in finished]
         if not todo:
             continue
-        if scfg.h_g not in cohorts:
-            cohorts[scfg.h_g] = _cohort(scfg, scfg.h_g, n_total, cache)
-        data = cohorts[scfg.h_g]
-        pkey = (scfg.h_g, scfg.alpha_max, scfg.c, scfg.image_size, scfg.task)
-        if pkey not in pheno_cache:
-            pheno_cache[pkey] = _phenotypes(scfg, data.z)
-        ph = pheno_cache[pkey]
+        new_key = (scfg.h_g, json.dumps(_simulation_params(scfg, scfg.h_g, n_total),
+                                        sort_keys=True))
+        if new_key != data_key:
+            data = ph = pkey = None          # release the previous arrays before reading
+            data, data_key = _cohort(scfg, scfg.h_g, n_total, cache), new_key
+        new_pkey = (new_key, scfg.alpha_max, scfg.c, scfg.image_size, scfg.task, scfg.seed,
+                    scfg.mnist_source, scfg.asthma_prevalence, scfg.asthma_noise)
+        if new_pkey != pkey:
+            ph = None
+            ph, pkey = _phenotypes(scfg, data.z), new_pkey
         for s, method in todo:
             rows = split_rows(scfg, len(data.iids), s)
             seed = cfg.seed * 100 + s          # same seed, same initial encoder, every method
             t0 = time.perf_counter()
             curve = curves / f"{name}__split{s}__{method}.jsonl"
             panel_p = scfg.method_panel_p(method) if STUDY_METHODS[method].genetic else math.nan
+            ckpt = out / "checkpoints" / name / f"split{s}" / method
             try:
-                emb, logs = _train_embed(scfg, method, data, ph, rows, seed, s, curve)
+                emb, logs = _train_embed(scfg, method, data, ph, rows, seed, s, curve, ckpt)
                 met = _metrics(scfg, emb, data, ph, rows.test, seed)
             except _EmptyPanel:
                 emb, logs, met = None, {}, {}
