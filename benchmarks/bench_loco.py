@@ -251,7 +251,9 @@ def glimix(n: int = 1800, d: int = 4, n_chrom: int = 4, mb: float = 3.0,
     of K (223 s at N = 600 full rank; 967 s at N = 1,600 rank 400 on this machine), and a
     top-eigenvector truncation of the full GRM lost the sibling and trio structure (its LRT
     kept an OLS-like lambda of 1.13 on the null chromosome). Relatives share about half their
-    alleles, far above the 1/sqrt(grm_variants) noise of such a GRM. Neither test set is in K:
+    alleles, far above the 1/sqrt(grm_variants) noise of such a GRM, yet in the committed run
+    (benchmarks/results/bench_loco_glimix_N1600.txt) the null fit put almost no variance on it
+    and the LMM stayed close to OLS: not yet a usable oracle. Neither test set is in K:
     the null chromosome and chromosome 1 (each tested with K from chromosomes 2 .. n_chrom - 1;
     gwaskit's LOCO prediction for chromosome 1 does use chromosomes 2 .. n_chrom).
     """
