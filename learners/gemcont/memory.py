@@ -187,7 +187,7 @@ def study_memory(cfg: Any) -> list[SettingMemory]:
                  f"{min(m, DOSAGE_BLOCK):,} variants, float32, x2")]
         trained = [x for x in scfg.methods if STUDY_METHODS[x].trained]
         cuda = str(scfg.train.get("device", "auto")) not in ("cpu",)
-        best = (0.0, "", 0, 0.0)
+        best_total = 0.0
         tr_host: list[Item] = []
         for x in dict.fromkeys(scfg.methods):
             spec = STUDY_METHODS[x]
@@ -204,8 +204,8 @@ def study_memory(cfg: Any) -> list[SettingMemory]:
             scarf = (n_fit * n_gen * 4 if spec.genetic and tcfg.scarf_pool == "cohort" else 0)
             act_ok = act if math.isfinite(act) else 0.0
             total = states + inputs + scarf + (act_ok if x in trained else 0.0)
-            if total > best[0]:
-                best = (total, x, n_params, act)
+            if total > best_total:
+                best_total = total
                 prefetch = max(1, 2 * int(tcfg.num_workers))
                 tr_host = [
                     Item("trainer's copy of the run's images", rows * img,

@@ -734,11 +734,13 @@ def _resume_or_start(trainer: Any, tcfg: Any, ckpt_dir: Path) -> bool:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file next to ``path``, then ``os.replace`` it."""
+    """Write ``text`` to ``path`` through :func:`gwaskit.io.output.atomic_path` (temporary
+    file beside it, then rename)."""
+    from gwaskit.io.output import atomic_path
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    with atomic_path(path, overwrite=True) as tmp:
+        tmp.write_text(text)
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
