@@ -140,11 +140,14 @@ def evaluate(embeddings: str, targets: str | None, column: str | None, binary: b
               help="Override a study option, e.g. --set n_splits=2 --set train.epochs=2.")
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
               help="Output folder (default: the config's out_dir).")
+@click.option("--setting", "only_settings", multiple=True, metavar="NAME",
+              help="Run only this setting (repeatable; names as in table.md: default, "
+                   "n_train=500, ...). Processes running different settings may share --out.")
 @click.option("--dry-run", is_flag=True,
               help="Print the expected host and GPU memory and exit; simulates nothing and "
                    "does not touch the GPU.")
 def study(config_path: str | None, overrides: tuple[str, ...], out_dir: str | None,
-          dry_run: bool) -> None:
+          only_settings: tuple[str, ...], dry_run: bool) -> None:
     """Simulation study: every method x setting x split; table, figure and config in OUT."""
     from pathlib import Path
 
@@ -158,7 +161,7 @@ def study(config_path: str | None, overrides: tuple[str, ...], out_dir: str | No
 
         click.echo(format_memory(cfg, study_memory(cfg)), nl=False)
         return
-    summary = run_study(cfg)
+    summary = run_study(cfg, only_settings=list(only_settings) or None)
     click.echo((Path(cfg.out_dir) / "table.md").read_text())
     click.echo(f"{len(summary)} setting x method rows; results in {cfg.out_dir}")
 

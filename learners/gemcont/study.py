@@ -787,21 +787,32 @@ RUN_COLUMNS = ["setting", "split", "method", "r2_z", "causal_fraction", "asthma_
 
 
 def run_study(cfg: StudyConfig, out_dir: str | os.PathLike | None = None,
-              progress: bool = True) -> pd.DataFrame:
+              progress: bool = True, only_settings: list[str] | None = None) -> pd.DataFrame:
     """Run every setting × split × method (skipping rows already in ``runs.tsv``); write the
-    summary, table and figure. Returns the summary frame."""
+    summary, table and figure. Returns the summary frame.
+
+    ``only_settings`` restricts the runs to the named settings (names as in :func:`settings`:
+    ``default``, ``n_train=500``, ...), so that processes on separate cores or machines can
+    share one ``out_dir``: each appends its own rows, and the summary written by whichever
+    finishes last covers every setting. Two processes must not run the same setting."""
     from threadpoolctl import threadpool_limits
 
     cfg.validate()
+    if only_settings:
+        names = [n for n, _ in settings(cfg)]
+        unknown = [n for n in only_settings if n not in names]
+        if unknown:
+            raise InputError(f"study setting {unknown[0]!r}: not a setting of this config "
+                             f"(settings: {', '.join(names)})")
     # `threads` bounds every thread pool, not only torch's: on shared cores BLAS/OpenMP pools
     # larger than the free cores wait on each other (the logistic AUC ran 5x slower with 2
     # BLAS threads than with 1 on 2 busy cores)
     with threadpool_limits(limits=max(1, cfg.threads)):
-        return _run_study(cfg, out_dir, progress)
+        return _run_study(cfg, out_dir, progress, only_settings)
 
 
-def _run_study(cfg: StudyConfig, out_dir: str | os.PathLike | None, progress: bool
-               ) -> pd.DataFrame:
+def _run_study(cfg: StudyConfig, out_dir: str | os.PathLike | None, progress: bool,
+               only_settings: list[str] | None = None) -> pd.DataFrame:
     import torch
 
     out = Path(out_dir or cfg.out_dir)
@@ -831,6 +842,8 @@ def _run_study(cfg: StudyConfig, out_dir: str | os.PathLike | None, progress: bo
     ph: _Phenotypes | None = None
     data_key = pkey = None
     for name, change in sets:
+        if only_settings and name not in only_settings:
+            continue
         scfg = dataclasses.replace(cfg, **change)
         todo = [(s, m) for s in range(cfg.n_splits) for m in cfg.methods
                 if (name, s, m) not in finished]

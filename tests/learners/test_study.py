@@ -50,6 +50,23 @@ def test_study_end_to_end_tiny(tmp_path):
     assert len(pd.read_csv(out / "runs.tsv", sep="\t")) == 8
 
 
+def test_study_settings_run_separately_share_one_folder(tmp_path):
+    from gwaskit.errors import InputError
+    from learners.gemcont.study import load_study_config, run_study
+
+    cfg = load_study_config(_write(tmp_path, n_splits=1, methods=["vae"]))
+    with pytest.raises(InputError, match="'h_g=0.4': not a setting"):
+        run_study(cfg, progress=False, only_settings=["h_g=0.4"])
+    run_study(cfg, progress=False, only_settings=["alpha_max=20"])
+    runs = pd.read_csv(tmp_path / "out" / "runs.tsv", sep="\t")
+    assert list(runs["setting"]) == ["alpha_max=20"]
+    summary = run_study(cfg, progress=False, only_settings=["default"])
+    runs = pd.read_csv(tmp_path / "out" / "runs.tsv", sep="\t")
+    assert sorted(runs["setting"]) == ["alpha_max=20", "default"]
+    # the last process's summary covers both settings, in config order
+    assert list(summary["setting"]) == ["default", "alpha_max=20"]
+
+
 def test_study_refuses_other_config_in_same_folder(tmp_path):
     from gwaskit.errors import InputError
     from learners.gemcont.study import load_study_config, run_study
