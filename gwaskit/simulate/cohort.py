@@ -29,9 +29,19 @@ import pandas as pd
 
 from .._log import logger
 from ..errors import InputError
-from .genotypes import SimulatedGenotypes, minor_allele_frequencies, simulate_genotypes
+from .genotypes import (
+    SimulatedGenotypes,
+    allele_frequencies,
+    cohort_populations,
+    cohort_samples,
+    join_column_blocks,
+    release_free_heap,
+    genotype_params,
+    iter_chromosome_genotypes,
+    row_pieces,
+)
 from .gwas import gwas_sumstats, population_design, write_sumstats
-from .traits import liability_threshold, simulate_trait
+from .traits import liability_threshold, trait_from_row_blocks
 
 OUTPUT_FILES = ("phenotypes.parquet", "covariates.parquet", "causal.tsv", "external_gwas.tsv",
                 "manifest.json")
@@ -51,6 +61,15 @@ class SimulatedCohort:
     gbeta: np.ndarray                      # true G beta of the study cohort
     manifest: dict = field(default_factory=dict)
     paths: dict = field(default_factory=dict)
+
+
+def _frequency_pair(pieces: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(f, 1 - f)``, ``f`` the effect-allele frequency over the rows of every piece (exact
+    integer counts: the same as :func:`.genotypes.allele_frequencies` of the stacked rows)."""
+    n = sum(p.shape[0] for p in pieces)
+    counts = sum(p.sum(axis=0, dtype=np.int64) for p in pieces)
+    f = counts / (2.0 * n) if n else np.full(pieces[0].shape[1], np.nan)
+    return f, 1.0 - f
 
 
 def simulate_cohort(
@@ -125,7 +144,7 @@ def simulate_cohort(
                 raise InputError(f"{out}: {clash[0]} exists; pass overwrite=True to replace outputs")
 
     n_total = n_individuals + n_external
-    sim = simulate_genotypes(
+    chromosomes = iter_chromosome_genotypes(
         n_total, n_chromosomes, chrom_length, populations=populations,
         migration_rate=migration_rate, recombination_rate=recombination_rate,
         mutation_rate=mutation_rate, ne=ne, maf=maf, seed=seed,
@@ -135,22 +154,50 @@ def simulate_cohort(
     main_rows = np.sort(perm[:n_individuals])
     ext_rows = np.sort(perm[n_individuals:])
 
-    keep = minor_allele_frequencies(sim.genotypes[main_rows]) >= max(maf, 1e-12)
-    if n_external:
-        ext_maf = minor_allele_frequencies(sim.genotypes[ext_rows])
-        keep &= ext_maf > 0
-    logger.info("study cohort MAF filter (>= %g): %d of %d variants kept", maf, int(keep.sum()), keep.size)
-    sim = sim.subset_variants(keep)
+    # each chromosome is filtered and split into the two cohorts as soon as it is simulated:
+    # the whole cohort is never held twice (the peak is about one byte per individual and
+    # variant, plus one chromosome in flight)
+    main_blocks, ext_blocks, tables = [], [], []
+    n_simulated = 0
+    for block, table in chromosomes:
+        n_simulated += block.shape[1]
+        in_main, in_ext = row_pieces(block, main_rows), row_pieces(block, ext_rows)
+        del block
+        keep = np.minimum(*_frequency_pair(in_main)) >= max(maf, 1e-12)
+        if n_external:
+            keep &= np.minimum(*_frequency_pair(in_ext)) > 0
+        if not keep.all():
+            in_main = [np.ascontiguousarray(p[:, keep]) for p in in_main]
+            in_ext = [np.ascontiguousarray(p[:, keep]) for p in in_ext]
+            table = table.iloc[np.flatnonzero(keep)]
+        main_blocks.append(in_main)
+        ext_blocks.append(in_ext)
+        tables.append(table)
+        del in_main, in_ext
+        release_free_heap()          # the chromosome's haplotypes and unfiltered pieces
+    variants = pd.concat(tables, ignore_index=True)
+    logger.info("study cohort MAF filter (>= %g): %d of %d variants kept", maf, len(variants),
+                n_simulated)
+    main_genotypes = join_column_blocks(main_blocks, n_individuals)
+    ext_genotypes = join_column_blocks(ext_blocks, n_external)
+    all_populations = cohort_populations(n_total, populations)
 
-    trait = simulate_trait(
-        sim, h_g, n_causal, min_causal_maf=min_causal_maf, population_shift=population_shift,
-        seed=seed, frequency_rows=main_rows,
+    row_blocks = [(main_rows, main_genotypes)] + (
+        [(ext_rows, ext_genotypes)] if n_external else [])
+    trait = trait_from_row_blocks(
+        variants, allele_frequencies(main_genotypes), row_blocks, all_populations, h_g, n_causal,
+        min_causal_maf=min_causal_maf, population_shift=population_shift, seed=seed,
     )
+    del row_blocks
     disease, _ = liability_threshold(trait.z, prevalence, noise_sd=disease_noise, rng=rng)
 
-    main = sim.subset_samples(main_rows)
+    params = genotype_params(n_total, n_chromosomes, chrom_length, populations, migration_rate,
+                             recombination_rate, mutation_rate, ne, maf, seed)
+    # both cohorts' IIDs have the same number of digits
     width = max(6, len(str(max(n_individuals, n_external, 1))))
-    main.samples = np.array([f"ID{i + 1:0{width}d}" for i in range(n_individuals)], dtype=object)
+    main = SimulatedGenotypes(main_genotypes, variants, cohort_samples(n_individuals, "ID", width),
+                              all_populations[main_rows], dict(params))
+    del main_genotypes
     phenotypes = pd.DataFrame({
         "IID": main.samples.astype(str),
         "z": trait.z[main_rows],
@@ -169,8 +216,9 @@ def simulate_cohort(
     external = ext_pheno = None
     sumstats = pd.DataFrame(columns=["variant_id"])
     if n_external:
-        external = sim.subset_samples(ext_rows)
-        external.samples = np.array([f"EXT{i + 1:0{width}d}" for i in range(n_external)], dtype=object)
+        external = SimulatedGenotypes(ext_genotypes, variants.copy(),
+                                      cohort_samples(n_external, "EXT", width),
+                                      all_populations[ext_rows], dict(params))
         y = trait.z[ext_rows] if external_trait == "z" else disease[ext_rows].astype(np.float64)
         cov = population_design(external.populations) if adjust_populations else None
         sumstats = gwas_sumstats(external.genotypes, external.variants, y, cov)
@@ -178,7 +226,9 @@ def simulate_cohort(
             "IID": external.samples.astype(str), "z": trait.z[ext_rows],
             "disease": disease[ext_rows], "population": external.populations.astype(str),
         })
-    del sim
+    del ext_genotypes
+    if not keep_external:
+        external = None          # released before the BGEN files are written
 
     r2 = float(np.corrcoef(phenotypes["z"].to_numpy(), gbeta_main)[0, 1] ** 2)
     manifest = {
@@ -233,6 +283,6 @@ def simulate_cohort(
                     manifest["realised_prevalence"])
     return SimulatedCohort(
         genotypes=main, phenotypes=phenotypes, covariates=covariates, causal=causal,
-        external_gwas=sumstats, external=external if keep_external else None,
+        external_gwas=sumstats, external=external,
         external_phenotypes=ext_pheno, gbeta=gbeta_main, manifest=manifest, paths=paths,
     )

@@ -21,13 +21,16 @@ msprime and tskit are optional dependencies, imported inside the functions.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 from .._log import logger
 from ..errors import InputError
+
+#: variants per call to the BGEN writer in :func:`write_bgen` (bounds its float64 copy)
+WRITE_CHUNK_VARIANTS = 2048
 
 VARIANT_COLUMNS = ("chromosome", "base_pair_location", "variant_id", "effect_allele", "other_allele")
 
@@ -134,11 +137,22 @@ def _simulate_chromosome(
     min_count: int,
     seed: int,
 ) -> tuple[np.ndarray, pd.DataFrame]:
-    haplotypes, variants = simulate_chromosome_haplotypes(
+    """Unphased counts (int8, individuals x variants) of :func:`simulate_chromosome_haplotypes`'
+    chromosome: one column per site is kept instead of two, half the memory in flight."""
+    (cols,), variants = _simulate_sites(
         chrom, n_per_pop, length, recombination_rate, mutation_rate, ne, migration_rate,
-        min_count, seed,
+        min_count, seed, lambda g, h0, h1: ((g[h0] + g[h1]).astype(np.int8),), 1,
     )
-    return np.ascontiguousarray(haplotypes[0] + haplotypes[1]), variants
+    return _stack_columns(cols, sum(n_per_pop)), variants
+
+
+def _stack_columns(cols: list[np.ndarray], n_rows: int) -> np.ndarray:
+    """Per-site columns as one (rows x sites) int8 matrix; ``cols`` is emptied."""
+    out = np.zeros((n_rows, len(cols)), dtype=np.int8)
+    if cols:
+        np.stack(cols, axis=1, out=out)
+    cols.clear()
+    return out
 
 
 def simulate_chromosome_haplotypes(
@@ -175,6 +189,36 @@ def simulate_chromosome_haplotypes(
     variants : DataFrame
         The variant table (:data:`VARIANT_COLUMNS`) of the kept sites.
     """
+    (cols0, cols1), variants = _simulate_sites(
+        chrom, n_per_pop, length, recombination_rate, mutation_rate, ne, migration_rate,
+        min_count, seed, lambda g, h0, h1: (g[h0].astype(np.int8), g[h1].astype(np.int8)), 2,
+    )
+    n_ind = sum(n_per_pop)
+    haplotypes = np.zeros((2, n_ind, len(cols0)), dtype=np.int8)
+    haplotypes[0] = _stack_columns(cols0, n_ind)
+    haplotypes[1] = _stack_columns(cols1, n_ind)
+    return haplotypes, variants
+
+
+def _simulate_sites(
+    chrom: str,
+    n_per_pop: list[int],
+    length: int,
+    recombination_rate: float,
+    mutation_rate: float,
+    ne: float,
+    migration_rate: float,
+    min_count: int,
+    seed: int,
+    columns: Callable[[np.ndarray, np.ndarray, np.ndarray], tuple[np.ndarray, ...]],
+    n_columns: int,
+) -> tuple[tuple[list[np.ndarray], ...], pd.DataFrame]:
+    """msprime ancestry and mutations for one chromosome, then the kept sites' columns.
+
+    ``columns(g, h0, h1)`` turns one site's genotypes (``g``, indexed by sample node) and the
+    nodes of every individual's two haplotypes into the ``n_columns`` arrays kept for that site;
+    returns one list per array, in site order, and the variant table.
+    """
     import msprime
 
     seeds = np.random.SeedSequence(seed).generate_state(2)
@@ -199,8 +243,8 @@ def simulate_chromosome_haplotypes(
     h1 = sample_pos[ind_nodes[:, 1]]
     n_mut = np.bincount(ts.tables.mutations.site, minlength=ts.num_sites)
     n_alleles = 2 * n_ind
-    cols0: list[np.ndarray] = []
-    cols1: list[np.ndarray] = []
+    kept: tuple[list[np.ndarray], ...] = tuple([] for _ in range(n_columns))
+    n_kept = 0
     pos: list[int] = []
     ref: list[str] = []
     alt: list[str] = []
@@ -215,19 +259,16 @@ def simulate_chromosome_haplotypes(
         if c < min_count or c > n_alleles - min_count:
             dropped_maf += 1
             continue
-        cols0.append(g[h0].astype(np.int8))
-        cols1.append(g[h1].astype(np.int8))
+        for dest, arr in zip(kept, columns(g, h0, h1)):
+            dest.append(arr)
+        n_kept += 1
         pos.append(int(site.position) + 1)
         ref.append(site.ancestral_state)
         alt.append(site.mutations[0].derived_state)
     logger.info(
         "chromosome %s: %d sites simulated; dropped %d with more than one mutation, %d below the "
-        "MAF filter; %d variants kept", chrom, ts.num_sites, dropped_multi, dropped_maf, len(cols0),
+        "MAF filter; %d variants kept", chrom, ts.num_sites, dropped_multi, dropped_maf, n_kept,
     )
-    haplotypes = np.zeros((2, n_ind, len(cols0)), dtype=np.int8)
-    if cols0:
-        haplotypes[0] = np.stack(cols0, axis=1)
-        haplotypes[1] = np.stack(cols1, axis=1)
     pos_arr = np.asarray(pos, dtype=np.int64)
     variants = pd.DataFrame({
         "chromosome": chrom,
@@ -236,7 +277,144 @@ def simulate_chromosome_haplotypes(
         "effect_allele": alt,
         "other_allele": ref,
     })
-    return haplotypes, variants
+    return kept, variants
+
+
+def _checked_chromosome_args(n_individuals: int, n_chromosomes: int, chrom_length: float,
+                             populations: int, maf: float) -> tuple[int, list[int], int]:
+    """Validated length (bp), individuals per deme and minimum allele count."""
+    if n_individuals < 2:
+        raise InputError(f"n_individuals: need at least 2 individuals, got {n_individuals}")
+    if n_chromosomes < 1:
+        raise InputError(f"n_chromosomes: need at least 1, got {n_chromosomes}")
+    if populations < 1:
+        raise InputError(f"populations: need at least 1, got {populations}")
+    if not 0 <= maf < 0.5:
+        raise InputError(f"maf: must lie in [0, 0.5), got {maf}")
+    length = int(round(chrom_length))
+    if length < 1000:
+        raise InputError(f"length_mb: chromosome length {length} bp is too short")
+    min_count = max(1, int(np.ceil(maf * 2 * n_individuals - 1e-9)))
+    return length, _deme_sizes(n_individuals, populations), min_count
+
+
+def _deme_sizes(n_individuals: int, populations: int) -> list[int]:
+    """Individuals per deme, as even as possible (the first demes take the remainder)."""
+    return [n_individuals // populations + (1 if k < n_individuals % populations else 0)
+            for k in range(populations)]
+
+
+def iter_chromosome_genotypes(
+    n_individuals: int,
+    n_chromosomes: int = 1,
+    chrom_length: float = 5e6,
+    *,
+    populations: int = 1,
+    migration_rate: float = 5e-4,
+    recombination_rate: float = 1e-8,
+    mutation_rate: float = 1.25e-8,
+    ne: float = 10_000,
+    maf: float = 0.01,
+    seed: int = 0,
+) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    """The chromosomes of :func:`simulate_genotypes`, one at a time.
+
+    Yields ``(genotypes, variants)`` per chromosome (int8 ``n_individuals x m_k`` counts and
+    its variant table), exactly the column blocks that :func:`simulate_genotypes` concatenates,
+    so a caller that filters or splits each block never holds the whole cohort twice. The
+    arguments are checked at the call, before the first chromosome is simulated.
+    """
+    length, n_per_pop, min_count = _checked_chromosome_args(
+        n_individuals, n_chromosomes, chrom_length, populations, maf)
+    chrom_seeds = np.random.SeedSequence(seed).spawn(n_chromosomes)
+
+    def chromosomes() -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+        for k in range(n_chromosomes):
+            chrom_seed = int(chrom_seeds[k].generate_state(1)[0])
+            yield _simulate_chromosome(
+                str(k + 1), n_per_pop, length, recombination_rate, mutation_rate, ne,
+                migration_rate, min_count, chrom_seed,
+            )
+
+    return chromosomes()
+
+
+#: row pieces each column block is cut into before :func:`join_column_blocks` (the join's peak
+#: is its output plus one piece of every block's rows)
+ROW_PIECES = 8
+
+
+def row_pieces(block: np.ndarray, rows: np.ndarray | None = None,
+               columns: np.ndarray | None = None, n_pieces: int = ROW_PIECES) -> list[np.ndarray]:
+    """``block[rows][:, columns]`` cut into up to ``n_pieces`` row ranges, each its own copy.
+
+    The input of :func:`join_column_blocks`: pieces that own their memory can be released one by
+    one while the joined matrix is written.
+    """
+    rows = np.arange(block.shape[0]) if rows is None else np.asarray(rows)
+    bounds = np.linspace(0, len(rows), max(1, min(n_pieces, len(rows))) + 1).astype(int)
+    out = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        piece = block[rows[a:b]]
+        out.append(piece if columns is None else np.ascontiguousarray(piece[:, columns]))
+    return out
+
+
+def release_free_heap() -> None:
+    """Hand freed heap memory back to the operating system (glibc ``malloc_trim``; a no-op
+    elsewhere).
+
+    Arrays under glibc's mmap threshold (32 MB once it has adapted) live on the heap, and
+    freeing them does not lower the resident size until the heap is trimmed: without this,
+    the row pieces released by :func:`join_column_blocks` stayed resident and the join still
+    peaked at twice its output (measured: ``benchmarks/bench_simulate_memory.py``).
+    """
+    global _MALLOC_TRIM
+    if _MALLOC_TRIM is None:
+        import ctypes
+        import ctypes.util
+
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+            _MALLOC_TRIM = libc.malloc_trim
+        except (OSError, AttributeError):
+            _MALLOC_TRIM = False
+    if _MALLOC_TRIM:
+        _MALLOC_TRIM(0)
+
+
+_MALLOC_TRIM = None
+
+
+def join_column_blocks(blocks: list[list[np.ndarray]], n_rows: int) -> np.ndarray:
+    """``np.concatenate`` of column blocks (each as :func:`row_pieces`) that empties ``blocks``.
+
+    The output is written one row range at a time and each piece is released once copied, so
+    the peak is the output plus one row range, not twice the output. (Filling the output a
+    column block at a time would not do: numpy asks for transparent huge pages on large
+    arrays, so the first column block would commit nearly every page of the output.)
+    """
+    if not blocks:
+        return np.empty((n_rows, 0), dtype=np.int8)
+    n_pieces = len(blocks[0])
+    if any(len(b) != n_pieces for b in blocks):
+        raise ValueError("join_column_blocks: blocks are cut into different row ranges")
+    m = sum(b[0].shape[1] for b in blocks)
+    out = np.empty((n_rows, m), dtype=blocks[0][0].dtype)
+    start = 0
+    for r in range(n_pieces):
+        pieces = [b[r] for b in blocks]
+        stop = start + pieces[0].shape[0]
+        np.concatenate(pieces, axis=1, out=out[start:stop])
+        for b in blocks:
+            b[r] = None
+        del pieces
+        release_free_heap()
+        start = stop
+    if start != n_rows:
+        raise ValueError(f"join_column_blocks: pieces hold {start} rows, expected {n_rows}")
+    blocks.clear()
+    return out
 
 
 def simulate_genotypes(
@@ -277,42 +455,46 @@ def simulate_genotypes(
     SimulatedGenotypes
         Genotype counts of the derived allele, variant table, IIDs and deme labels.
     """
-    if n_individuals < 2:
-        raise InputError(f"n_individuals: need at least 2 individuals, got {n_individuals}")
-    if n_chromosomes < 1:
-        raise InputError(f"n_chromosomes: need at least 1, got {n_chromosomes}")
-    if populations < 1:
-        raise InputError(f"populations: need at least 1, got {populations}")
-    if not 0 <= maf < 0.5:
-        raise InputError(f"maf: must lie in [0, 0.5), got {maf}")
-    length = int(round(chrom_length))
-    if length < 1000:
-        raise InputError(f"length_mb: chromosome length {length} bp is too short")
-    n_per_pop = [n_individuals // populations + (1 if k < n_individuals % populations else 0)
-                 for k in range(populations)]
-    min_count = max(1, int(np.ceil(maf * 2 * n_individuals - 1e-9)))
-    chrom_seeds = np.random.SeedSequence(seed).spawn(n_chromosomes)
     blocks, tables = [], []
-    for k in range(n_chromosomes):
-        chrom_seed = int(chrom_seeds[k].generate_state(1)[0])
-        g, v = _simulate_chromosome(
-            str(k + 1), n_per_pop, length, recombination_rate, mutation_rate, ne,
-            migration_rate, min_count, chrom_seed,
-        )
-        blocks.append(g)
+    for g, v in iter_chromosome_genotypes(
+            n_individuals, n_chromosomes, chrom_length, populations=populations,
+            migration_rate=migration_rate, recombination_rate=recombination_rate,
+            mutation_rate=mutation_rate, ne=ne, maf=maf, seed=seed):
+        blocks.append(row_pieces(g))
         tables.append(v)
-    genotypes = np.ascontiguousarray(np.concatenate(blocks, axis=1))
+        del g
+    genotypes = join_column_blocks(blocks, n_individuals)
     variants = pd.concat(tables, ignore_index=True)
-    width = max(6, len(str(n_individuals)))
-    samples = np.array([f"{sample_prefix}{i + 1:0{width}d}" for i in range(n_individuals)], dtype=object)
-    populations_arr = np.repeat([f"pop_{k}" for k in range(populations)], n_per_pop).astype(object)
-    params = dict(
-        n_individuals=n_individuals, n_chromosomes=n_chromosomes, chrom_length=length,
-        populations=populations, migration_rate=migration_rate if populations > 1 else None,
+    return SimulatedGenotypes(
+        genotypes, variants, cohort_samples(n_individuals, sample_prefix),
+        cohort_populations(n_individuals, populations),
+        genotype_params(n_individuals, n_chromosomes, chrom_length, populations, migration_rate,
+                        recombination_rate, mutation_rate, ne, maf, seed))
+
+
+def cohort_samples(n_individuals: int, prefix: str = "ID", min_width: int = 6) -> np.ndarray:
+    """IIDs ``<prefix>000001`` ... (at least ``min_width`` digits)."""
+    width = max(min_width, len(str(n_individuals)))
+    return np.array([f"{prefix}{i + 1:0{width}d}" for i in range(n_individuals)], dtype=object)
+
+
+def cohort_populations(n_individuals: int, populations: int) -> np.ndarray:
+    """Deme label of every individual, in :func:`simulate_genotypes`' order."""
+    return np.repeat([f"pop_{k}" for k in range(populations)],
+                     _deme_sizes(n_individuals, populations)).astype(object)
+
+
+def genotype_params(n_individuals: int, n_chromosomes: int, chrom_length: float,
+                    populations: int, migration_rate: float, recombination_rate: float,
+                    mutation_rate: float, ne: float, maf: float, seed: int) -> dict:
+    """The parameter record :func:`simulate_genotypes` stores in ``params``."""
+    return dict(
+        n_individuals=n_individuals, n_chromosomes=n_chromosomes,
+        chrom_length=int(round(chrom_length)), populations=populations,
+        migration_rate=migration_rate if populations > 1 else None,
         recombination_rate=recombination_rate, mutation_rate=mutation_rate, ne=ne, maf=maf,
         seed=seed,
     )
-    return SimulatedGenotypes(genotypes, variants, samples, populations_arr, params)
 
 
 def adjacent_r2(genotypes: np.ndarray, max_pairs: int | None = None) -> np.ndarray:
@@ -345,7 +527,7 @@ def write_bgen(
     """
     import os
 
-    from ..io.bgen_writer import write_bgen as _write_bgen
+    from ..io.bgen_writer import BgenWriter
 
     paths = []
     for chrom, sl in sim.chromosome_slices().items():
@@ -354,8 +536,11 @@ def write_bgen(
             raise InputError(f"{path}: output exists; pass overwrite=True to replace it")
         variants = sim.variants.iloc[sl].reset_index(drop=True)
         extra = {} if fids is None else {"fids": [str(f) for f in fids]}
-        _write_bgen(path, list(sim.samples), variants, dosages=sim.genotypes[:, sl], bits=bits,
-                    **extra)
+        with BgenWriter(path, list(sim.samples), bits=bits, **extra) as writer:
+            # the writer widens its input to float64: a chunk at a time, not the chromosome
+            for a in range(0, len(variants), WRITE_CHUNK_VARIANTS):
+                b = min(len(variants), a + WRITE_CHUNK_VARIANTS)
+                writer.write(variants.iloc[a:b], sim.genotypes[:, sl.start + a:sl.start + b])
         paths.append(path)
         logger.info("wrote %s (%d samples x %d variants)", path, sim.n_samples, variants.shape[0])
     return paths

@@ -155,15 +155,45 @@ def simulate_trait(
         Deme ``k`` adds ``k * population_shift`` to the non-genetic part before standardising
         (confounding by ancestry; 0 disables).
     """
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC0FFEE]))
     rows = slice(None) if frequency_rows is None else frequency_rows
-    freq = allele_frequencies(sim.genotypes[rows])
-    causal = choose_causal(sim.variants, freq, n_causal, min_maf=min_causal_maf, rng=rng)
+    return trait_from_row_blocks(
+        sim.variants, allele_frequencies(sim.genotypes[rows]),
+        [(np.arange(sim.n_samples), sim.genotypes)], sim.populations, h_g, n_causal,
+        min_causal_maf=min_causal_maf, population_shift=population_shift,
+        orthogonal=orthogonal, seed=seed)
+
+
+def trait_from_row_blocks(
+    variants: pd.DataFrame,
+    frequencies: np.ndarray,
+    row_blocks: list[tuple[np.ndarray, np.ndarray]],
+    populations: np.ndarray,
+    h_g: float,
+    n_causal: int,
+    *,
+    min_causal_maf: float = 0.05,
+    population_shift: float = 0.0,
+    orthogonal: bool = False,
+    seed: int = 0,
+) -> SimulatedTrait:
+    """:func:`simulate_trait` for a cohort held as separate row blocks (study and external).
+
+    ``row_blocks`` is ``[(rows, genotypes), ...]``: ``genotypes[i]`` is row ``rows[i]`` of the
+    cohort, the blocks together cover ``len(populations)`` rows once each. ``frequencies``
+    (one per variant) choose the causal pool. With one block of every row this is
+    :func:`simulate_trait` itself: the genetic value of integer counts and +-1 effects is exact,
+    so the result does not depend on how the rows are split.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 0xC0FFEE]))
+    causal = choose_causal(variants, frequencies, n_causal, min_maf=min_causal_maf, rng=rng)
     idx = causal["variant_index"].to_numpy()
-    gbeta = sim.genotypes[:, idx].astype(np.float64) @ causal["beta"].to_numpy()
+    beta = causal["beta"].to_numpy()
+    gbeta = np.empty(len(populations))
+    for rows, genotypes in row_blocks:
+        gbeta[rows] = genotypes[:, idx].astype(np.float64) @ beta
     shift = None
     if population_shift:
-        labels = pd.Series(sim.populations).astype(str)
+        labels = pd.Series(populations).astype(str)
         codes = labels.str.extract(r"(\d+)$")[0].astype(float).fillna(0).to_numpy()
         shift = codes * population_shift
     z = latent_trait(gbeta, h_g, rng=rng, env_shift=shift, orthogonal=orthogonal)

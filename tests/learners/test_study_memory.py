@@ -212,6 +212,10 @@ def test_dry_run_of_paper_config_fits_64_gb_host(tmp_path):
     assert 1 < gpu < 80
     assert "cohort dosages" in text and "int8" in text and "uint8" in text
     assert "activations" in text and "batch 1024 x 256^2" in text
+    # the one-off simulation of 80,000 individuals runs in the same process: the headline is
+    # the larger of it and the training peak
+    sim = re.search(r"^simulation of setting \S+ cohort .*: ([0-9.]+) GB", text, re.M)
+    assert sim and 15 < float(sim.group(1)) <= host, text
     assert list(tmp_path.iterdir()) == []
 
 

@@ -304,3 +304,52 @@ def test_regression_and_bgen_against_plink2(tmp_path, plink2):
     freq = pd.read_csv(tmp_path / "p2.afreq", sep="\t")
     assert (freq["ALT"].to_numpy() == c.genotypes.variants["effect_allele"].to_numpy()).all()
     np.testing.assert_allclose(freq["ALT_FREQS"], c.genotypes.allele_frequencies(), atol=1e-6)
+
+
+def test_cohort_equals_the_whole_matrix_construction():
+    """simulate_cohort splits and filters each chromosome as it comes; the result must be
+    what the plain construction gives: simulate every individual, filter on the study
+    cohort's MAF, split the rows, draw the trait from the whole matrix."""
+    from gwaskit.simulate.genotypes import cohort_populations
+    from gwaskit.simulate.traits import simulate_trait
+
+    kw = dict(n_chromosomes=3, chrom_length=4e5, populations=2, migration_rate=5e-4, maf=0.02,
+              seed=8)
+    n_main, n_ext = 150, 230
+    got = simulate_cohort(None, n_individuals=n_main, n_external=n_ext, h_g=0.5, n_causal=5,
+                          population_shift=0.2, keep_external=True, **kw)
+    whole = simulate_genotypes(n_main + n_ext, **kw)
+    assert list(whole.populations) == list(cohort_populations(n_main + n_ext, 2))
+    perm = np.random.default_rng(np.random.SeedSequence([8, 0x5EED])).permutation(n_main + n_ext)
+    main_rows, ext_rows = np.sort(perm[:n_main]), np.sort(perm[n_main:])
+    keep = (minor_allele_frequencies(whole.genotypes[main_rows]) >= 0.02) & (
+        minor_allele_frequencies(whole.genotypes[ext_rows]) > 0)
+    assert 0 < keep.sum() < keep.size          # the filter does drop variants here
+    whole = whole.subset_variants(keep)
+    np.testing.assert_array_equal(got.genotypes.genotypes, whole.genotypes[main_rows])
+    np.testing.assert_array_equal(got.external.genotypes, whole.genotypes[ext_rows])
+    pd.testing.assert_frame_equal(got.genotypes.variants, whole.variants)
+    trait = simulate_trait(whole, 0.5, 5, population_shift=0.2, seed=8, frequency_rows=main_rows)
+    np.testing.assert_array_equal(got.gbeta, trait.gbeta[main_rows])
+    np.testing.assert_array_equal(got.phenotypes["z"].to_numpy(), trait.z[main_rows])
+    assert list(got.genotypes.populations) == list(whole.populations[main_rows])
+
+
+def test_join_column_blocks_is_concatenate():
+    from gwaskit.simulate.genotypes import join_column_blocks, row_pieces
+
+    rng = np.random.default_rng(0)
+    blocks = [rng.integers(0, 3, (37, m)).astype(np.int8) for m in (5, 0, 11, 3)]
+    rows = np.array([0, 3, 4, 9, 20, 36])
+    cols = [rng.random(b.shape[1]) < 0.6 for b in blocks]
+    pieces = [row_pieces(b, rows, c, n_pieces=4) for b, c in zip(blocks, cols)]
+    # copies, not views of the block: releasing a piece releases its memory
+    assert not any(np.shares_memory(p, b) for b, ps in zip(blocks, pieces) for p in ps)
+    joined = join_column_blocks(pieces, len(rows))
+    np.testing.assert_array_equal(
+        joined, np.concatenate([b[rows][:, c] for b, c in zip(blocks, cols)], axis=1))
+    assert pieces == []                       # emptied as it copies
+    assert join_column_blocks([], 4).shape == (4, 0)
+    with pytest.raises(ValueError, match="different row ranges"):
+        join_column_blocks([row_pieces(blocks[0], n_pieces=2), row_pieces(blocks[2], n_pieces=3)],
+                           37)
