@@ -833,6 +833,9 @@ def _run_study(cfg: StudyConfig, out_dir: str | os.PathLike | None, progress: bo
     finished = set(zip(done["setting"].astype(str), done["split"].astype(int),
                        done["method"].astype(str)))
     t_start = time.perf_counter()
+    # the code that runs is the code at the start: a commit made while the study runs must not
+    # be recorded as the source of its results
+    source_at_start = _source_state()
     sets = settings(cfg)
     n_total = total_individuals(cfg)
     # only the current setting's cohort and images are held: a setting that needs another
@@ -890,8 +893,22 @@ def _run_study(cfg: StudyConfig, out_dir: str | os.PathLike | None, progress: bo
                             time.perf_counter() - t0)
     runs = pd.read_csv(runs_path, sep="\t")
     summary = summarise(runs, cfg)
-    write_outputs(summary, runs, cfg, out, wall_seconds=time.perf_counter() - t_start)
+    write_outputs(summary, runs, cfg, out, wall_seconds=time.perf_counter() - t_start,
+                  source=source_at_start)
     return summary
+
+
+def _source_state() -> dict[str, Any]:
+    """``git_sha``, ``source_clean`` and ``uncommitted_source_files`` of the running code."""
+    try:
+        from .export import git_sha
+
+        sha = git_sha()
+    except Exception:  # pragma: no cover
+        sha = ""
+    dirty = source_changes()
+    # the results are reproducible from git_sha only if the code was committed
+    return {"git_sha": sha, "source_clean": dirty == [], "uncommitted_source_files": dirty}
 
 
 def summarise(runs: pd.DataFrame, cfg: StudyConfig) -> pd.DataFrame:
@@ -1012,8 +1029,12 @@ def plot_summary(summary: pd.DataFrame, path: str | os.PathLike, title: str = ""
 
 
 def write_outputs(summary: pd.DataFrame, runs: pd.DataFrame, cfg: StudyConfig, out: Path,
-                  wall_seconds: float = math.nan) -> None:
-    """``summary.tsv``, ``table.md``, ``figure.png``, ``manifest.json`` in ``out``."""
+                  wall_seconds: float = math.nan, source: dict[str, Any] | None = None) -> None:
+    """``summary.tsv``, ``table.md``, ``figure.png``, ``manifest.json`` in ``out``.
+
+    ``source``: the code state when the invocation started (:func:`_source_state`; read now
+    when not given). A manifest records it, and the state at the end when that differs.
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     summary.to_csv(out / "summary.tsv", sep="\t", index=False, float_format="%.5g")
@@ -1065,16 +1086,10 @@ def write_outputs(summary: pd.DataFrame, runs: pd.DataFrame, cfg: StudyConfig, o
                 "n_runs": int(len(runs)), "versions": versions,
                 "python": platform.python_version(), "machine": platform.machine(),
                 "cpu_count": os.cpu_count(), "threads": cfg.threads}
-    try:
-        from .export import git_sha
-
-        manifest["git_sha"] = git_sha()
-    except Exception:  # pragma: no cover
-        pass
-    dirty = source_changes()
-    # the results are reproducible from git_sha only if the code was committed
-    manifest["source_clean"] = dirty == []
-    manifest["uncommitted_source_files"] = dirty
+    now = _source_state()
+    manifest.update(source or now)
+    if source is not None and now != source:
+        manifest["source_at_end"] = now
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
 
 

@@ -67,6 +67,21 @@ def test_study_settings_run_separately_share_one_folder(tmp_path):
     assert list(summary["setting"]) == ["default", "alpha_max=20"]
 
 
+def test_manifest_records_the_code_at_the_start(tmp_path, monkeypatch):
+    """A commit made while a study runs is not recorded as the source of its results."""
+    from learners.gemcont import study
+
+    states = iter([{"git_sha": "a" * 40, "source_clean": True, "uncommitted_source_files": []},
+                   {"git_sha": "b" * 40, "source_clean": False,
+                    "uncommitted_source_files": ["learners/x.py"]}])
+    monkeypatch.setattr(study, "_source_state", lambda: next(states))
+    cfg = study.load_study_config(_write(tmp_path, n_splits=1, methods=["vae"], vary={}))
+    study.run_study(cfg, progress=False)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["git_sha"] == "a" * 40 and manifest["source_clean"] is True
+    assert manifest["source_at_end"]["git_sha"] == "b" * 40
+
+
 def test_study_refuses_other_config_in_same_folder(tmp_path):
     from gwaskit.errors import InputError
     from learners.gemcont.study import load_study_config, run_study
