@@ -16,6 +16,10 @@ For D = 1 it also runs BOLT-LMM (``--lmmInfOnly``, the infinitesimal-model stati
 bed and the same transformed trait (``gwaskit transform``), and prints the correlation of its
 chi2 with gwaskit's LOCO chi2 and both lambdas on the null chromosome.
 
+``gemma`` (N about 1,500-2,000, D > 1): GEMMA's exact multivariate LMM (``-lmm 2``, the
+per-variant LRT of ``Vg (x) K + Ve (x) I``, K from the chromosomes not tested, see
+:func:`gemma`) against gwaskit's LOCO and OLS scans (Wilks statistic).
+
 ``glimix`` (N about 1,500-2,000, D > 1): glimix-core's exact multi-trait LMM
 (``Kron2Sum``, ``Y ~ C0 (x) K + C1 (x) I`` with K the GRM of a few hundred random variants of
 the chromosomes not tested, see :func:`glimix`) per-variant LRT on the null chromosome and
@@ -31,6 +35,8 @@ Usage::
     python benchmarks/bench_loco.py calibration [N] [N_CHROM] [MB_PER_CHROM] [D,...] [N_NULL]
         [STEP1_EVERY]
     python benchmarks/bench_loco.py perdim CALIBRATION_WORK_DIR [D]
+    python benchmarks/bench_loco.py singles CALIBRATION_WORK_DIR [FIRST] [LAST]
+    python benchmarks/bench_loco.py gemma [N] [D]
     python benchmarks/bench_loco.py glimix [N] [D] [GRM_VARIANTS]
     python benchmarks/bench_loco.py speed [N] [M] [D[r],...]   (r: --level1-cv regenie)
 """
@@ -179,6 +185,49 @@ def calibration(n: int = 10_000, n_chrom: int = 12, mb: float = 4.0,
     print(f"\n(work directory {work})")
 
 
+def single_traits(work: Path, first: int, last: int, n_null: int = 6, n_chrom: int = 12) -> None:
+    """D = 1 on each of the original traits ``trait_<first> .. trait_<last>`` of a calibration
+    work directory (its bed, ``y64.tsv`` and step-1 variant list), one trait at a time: step 1,
+    the OLS scan and the LOCO scan, and each trait's lambda and tails on the null chromosomes.
+
+    Each trait has h2 0.5 (the principal components of :func:`per_dimension` do not: the
+    first carries the shared genetic factor, the last ones little heritability), so this is
+    the single-trait calibration replicated. The traits share genotypes and a genetic
+    correlation of 0.5, so their lambdas are not independent replicates.
+    """
+    null_chroms = {str(c) for c in range(n_chrom - n_null + 1, n_chrom + 1)}
+    ph = pd.read_csv(work / "y64.tsv", sep="\t", dtype={"FID": str, "IID": str})
+    rows = []
+    for k in range(first, last + 1):
+        col = f"trait_{k}"
+        path = work / f"single_{k}.tsv"
+        ph[["FID", "IID", col]].to_csv(path, sep="\t", index=False)
+        common = ["--bed", str(work / "g"), "--pheno", str(path), "--quiet", "--threads",
+                  THREADS, "--overwrite"]
+        _cli("loco", *common, "--extract", str(work / "step1.snplist"),
+             "--out", str(work / f"single_{k}.loco.parquet"))
+        res = {}
+        for name, extra in (("ols", []), ("loco", ["--loco",
+                                                    str(work / f"single_{k}.loco.parquet")])):
+            out = work / f"single_{name}_{k}.parquet"
+            _cli("scan", *common, *extra, "--out", str(out))
+            res[name] = _summary(pd.read_parquet(out), null_chroms, set(), 1)
+        rows.append((res["ols"]["lambda_null"], res["loco"]["lambda_null"],
+                     res["ols"]["tail_1e-3"], res["loco"]["tail_1e-3"],
+                     res["ols"]["tail_1e-4"], res["loco"]["tail_1e-4"]))
+        r = rows[-1]
+        print(f"  {col}: lambda null chrs OLS {r[0]:.4f}, LOCO {r[1]:.4f}; p<1e-3 OLS {r[2]}, "
+              f"LOCO {r[3]} (99% binomial {res['loco']['ci_1e-3'][0]}-"
+              f"{res['loco']['ci_1e-3'][1]}); p<1e-4 OLS {r[4]}, LOCO {r[5]} "
+              f"({res['loco']['ci_1e-4'][0]}-{res['loco']['ci_1e-4'][1]})", flush=True)
+    a = np.array(rows, dtype=float)
+    se = a.std(axis=0, ddof=1) / np.sqrt(len(a)) if len(a) > 1 else np.full(a.shape[1], np.nan)
+    print(f"  over traits {first}-{last} ({len(a)}): lambda OLS mean {a[:, 0].mean():.4f} "
+          f"(s.e. {se[0]:.4f}), LOCO mean {a[:, 1].mean():.4f} (s.e. {se[1]:.4f}); mean tails "
+          f"at 1e-3 OLS {a[:, 2].mean():.1f}, LOCO {a[:, 3].mean():.1f}; at 1e-4 OLS "
+          f"{a[:, 4].mean():.1f}, LOCO {a[:, 5].mean():.1f}")
+
+
 def per_dimension(work: Path, d: int, n_null: int = 6, n_chrom: int = 12) -> None:
     """The D univariate (1-df) tests of each transformed dimension, from a calibration work
     directory (its bed, ``y{d}.tsv`` and step-1 file ``s1_{d}.loco.parquet``).
@@ -242,6 +291,95 @@ def main_bolt(work: Path, null_chroms: set[str]) -> None:
           flush=True)
 
 
+def _oracle_cohort(tag: str, n: int, d: int, n_chrom: int, mb: float
+                   ) -> tuple[Path, pd.DataFrame, str]:
+    """The related cohort of the D > 1 oracles, its LOCO and OLS scans (Wilks LRT, float64)
+    and its transformed traits (``gwaskit transform``): ``(work dir, traits, null chrom)``."""
+    from gwaskit.simulate.families import simulate_families
+
+    work = Path(tempfile.mkdtemp(prefix=f"bench_loco_{tag}_"))
+    null_chrom = str(n_chrom)
+    sim = simulate_families(n_individuals=n, n_chromosomes=n_chrom, chrom_length=mb * 1e6,
+                            family_fraction=0.4, n_traits=d, h2=0.5, genetic_correlation=0.5,
+                            n_causal_per_chromosome=200, null_chromosomes=(null_chrom,),
+                            seed=21, keep_haplotypes=False)
+    _write_bed(work / "g", sim)
+    sim.phenotype_table().to_csv(work / "y.tsv", sep="\t", index=False)
+    common = ["--bed", str(work / "g"), "--pheno", str(work / "y.tsv"), "--quiet",
+              "--threads", THREADS]
+    _cli("loco", *common, "--out", str(work / "s1.loco.parquet"))
+    for name, extra in (("loco", ["--loco", str(work / "s1.loco.parquet")]), ("ols", [])):
+        _cli("scan", *common, "--test", "wilks", "--dtype", "float64", *extra,
+             "--out", str(work / f"{name}.parquet"))
+    _cli("transform", *common[:4], "--quiet", "--out", str(work / "t"))
+    traits = pd.read_csv(work / "t.pheno", sep=" ", dtype={"FID": str, "IID": str})
+    return work, traits, null_chrom
+
+
+def gemma(n: int = 1600, d: int = 4, n_chrom: int = 4, mb: float = 3.0) -> None:
+    """gwaskit's LOCO scan (Wilks LRT statistic) against GEMMA's exact multivariate LMM.
+
+    GEMMA 0.98 (Debian package ``gemma``; Zhou & Stephens 2014, Nat Methods 11:407) fits
+    ``vec(Y) ~ N(., Vg (x) K + Ve (x) I)`` by maximum likelihood for every variant (``-lmm 2``:
+    the likelihood-ratio test of the variant's D effects, D degrees of freedom), with K the
+    centred GRM (``-gk 1``) of every variant of chromosomes 2 .. n_chrom - 1, so that neither
+    tested set, chromosome 1 and the null chromosome n_chrom, is in K. The traits are the
+    transformed ones that gwaskit tests (``gwaskit transform``), with the intercept as the only
+    covariate. gwaskit's LOCO prediction for chromosome 1 uses chromosomes 2 .. n_chrom.
+    """
+    from scipy import stats
+
+    from gwaskit.stats.pvalues import lambda_gc
+
+    exe = shutil.which("gemma")
+    plink2 = shutil.which("plink2")
+    if exe is None or plink2 is None:
+        raise SystemExit("gemma and plink2 (Debian packages gemma, plink2) must be on PATH")
+    work, traits, null_chrom = _oracle_cohort("gemma", n, d, n_chrom, mb)
+    fam = pd.read_csv(work / "g.fam", sep=r"\s+", header=None, dtype=str)
+    values = traits.set_index("IID").loc[fam[1], [c for c in traits.columns
+                                                  if c not in ("FID", "IID")]]
+    for name, chroms in (("kin", f"2-{n_chrom - 1}"), ("test", f"1,{null_chrom}")):
+        r = subprocess.run([plink2, "--bfile", str(work / "g"), "--chr", chroms, "--make-bed",
+                            "--out", str(work / name), "--threads", THREADS],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(r.stdout[-2000:])
+        # GEMMA reads phenotypes from the .fam, one column per trait from column 6 on
+        out_fam = fam.iloc[:, :5].copy()
+        for k, col in enumerate(values.columns):
+            out_fam[5 + k] = [f"{v:.10g}" for v in values[col].to_numpy()]
+        out_fam.to_csv(work / f"{name}.fam", sep=" ", header=False, index=False)
+    t0 = time.perf_counter()
+    for args in (["-bfile", str(work / "kin"), "-gk", "1", "-o", "kin"],
+                 ["-bfile", str(work / "test"), "-k", str(work / "output" / "kin.cXX.txt"),
+                  "-lmm", "2", "-n", *[str(k + 1) for k in range(d)], "-o", "mv"]):
+        r = subprocess.run([exe, *args], capture_output=True, text=True, cwd=work)
+        if r.returncode != 0 or "ERROR" in r.stdout:
+            raise RuntimeError(f"gemma {' '.join(args)}:\n{r.stdout[-3000:]}{r.stderr[-2000:]}")
+    seconds = time.perf_counter() - t0
+    out = pd.read_csv(work / "output" / "mv.assoc.txt", sep="\t").set_index("rs")
+    lrt_all = stats.chi2.isf(out["p_lrt"].to_numpy(), d)
+    chrom = out["chr"].astype(str).to_numpy()
+    print(f"cohort: N = {len(values)}, D = {d}, {n_chrom} chromosomes of {mb:g} Mb (chromosome "
+          f"{null_chrom} null); K: GRM of chromosomes 2-{n_chrom - 1}; GEMMA mvLMM -lmm 2 on "
+          f"{len(out):,} variants ({(chrom == null_chrom).sum():,} null chromosome, the rest "
+          f"chromosome 1) in {seconds:.0f} s, kinship included")
+    is_null = chrom == null_chrom
+    for name in ("loco", "ols"):
+        table = pd.read_parquet(work / f"{name}.parquet").set_index("variant_id").loc[out.index]
+        x = table["chisq"].to_numpy()
+        good = np.isfinite(x) & np.isfinite(lrt_all)
+        print(f"  {name.upper():4}: corr(gwaskit Wilks LRT, GEMMA LRT) = "
+              f"{np.corrcoef(x[good], lrt_all[good])[0, 1]:.4f} (null chromosome "
+              f"{np.corrcoef(x[good & is_null], lrt_all[good & is_null])[0, 1]:.4f}, "
+              f"chromosome 1 {np.corrcoef(x[good & ~is_null], lrt_all[good & ~is_null])[0, 1]:.4f}"
+              f"); lambda null chr: gwaskit {lambda_gc(x[good & is_null], d):.4f}")
+    good = np.isfinite(lrt_all) & is_null
+    print(f"  GEMMA: lambda null chr {lambda_gc(lrt_all[good], d):.4f}")
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def glimix(n: int = 1800, d: int = 4, n_chrom: int = 4, mb: float = 3.0,
            grm_variants: int = 300) -> None:
     """gwaskit's LOCO scan (Wilks LRT statistic) against glimix-core's exact Kron2Sum LMM.
@@ -258,28 +396,12 @@ def glimix(n: int = 1800, d: int = 4, n_chrom: int = 4, mb: float = 3.0,
     gwaskit's LOCO prediction for chromosome 1 does use chromosomes 2 .. n_chrom).
     """
     from gwaskit.io.genotypes import open_genotypes
-    from gwaskit.simulate.families import simulate_families
     from gwaskit.stats.pvalues import lambda_gc
 
     python = ROOT / ".venv-glimix" / "bin" / "python"
     if not python.exists():
         raise SystemExit(f"{python} missing: make oracles")
-    work = Path(tempfile.mkdtemp(prefix="bench_loco_glimix_"))
-    null_chrom = str(n_chrom)
-    sim = simulate_families(n_individuals=n, n_chromosomes=n_chrom, chrom_length=mb * 1e6,
-                            family_fraction=0.4, n_traits=d, h2=0.5, genetic_correlation=0.5,
-                            n_causal_per_chromosome=200, null_chromosomes=(null_chrom,),
-                            seed=21, keep_haplotypes=False)
-    _write_bed(work / "g", sim)
-    sim.phenotype_table().to_csv(work / "y.tsv", sep="\t", index=False)
-    common = ["--bed", str(work / "g"), "--pheno", str(work / "y.tsv"), "--quiet",
-              "--threads", THREADS]
-    _cli("loco", *common, "--out", str(work / "s1.loco.parquet"))
-    for name, extra in (("loco", ["--loco", str(work / "s1.loco.parquet")]), ("ols", [])):
-        _cli("scan", *common, "--test", "wilks", "--dtype", "float64", *extra,
-             "--out", str(work / f"{name}.parquet"))
-    _cli("transform", *common[:4], "--quiet", "--out", str(work / "t"))
-    traits = pd.read_csv(work / "t.pheno", sep=" ", dtype={"FID": str, "IID": str})
+    work, traits, null_chrom = _oracle_cohort("glimix", n, d, n_chrom, mb)
     with open_genotypes(str(work / "g")) as reader:
         pos = {s: i for i, s in enumerate(reader.samples)}
         rows = np.array([pos[s] for s in traits["IID"]])
@@ -411,8 +533,14 @@ if __name__ == "__main__":
     elif mode == "speed":
         speed(int(rest[0]) if rest else 20_000, int(rest[1]) if len(rest) > 1 else 50_000,
               *([tuple(rest[2].split(","))] if len(rest) > 2 else []))
+    elif mode == "singles":
+        single_traits(Path(rest[0]), int(rest[1]) if len(rest) > 1 else 2,
+                      int(rest[2]) if len(rest) > 2 else 9)
+    elif mode == "gemma":
+        gemma(int(rest[0]) if rest else 1600, int(rest[1]) if len(rest) > 1 else 4)
     elif mode == "glimix":
         glimix(int(rest[0]) if rest else 1800, int(rest[1]) if len(rest) > 1 else 4,
                grm_variants=int(rest[2]) if len(rest) > 2 else 300)
     else:
-        raise SystemExit(f"unknown mode {mode!r}: calibration, glimix or speed")
+        raise SystemExit(f"unknown mode {mode!r}: calibration, perdim, singles, gemma, glimix "
+                         "or speed")

@@ -35,10 +35,10 @@ from .genotypes import (
     cohort_populations,
     cohort_samples,
     join_column_blocks,
-    release_free_heap,
     genotype_params,
     iter_chromosome_genotypes,
     row_pieces,
+    select_piece_columns,
 )
 from .gwas import gwas_sumstats, population_design, write_sumstats
 from .traits import liability_threshold, trait_from_row_blocks
@@ -167,14 +167,13 @@ def simulate_cohort(
         if n_external:
             keep &= np.minimum(*_frequency_pair(in_ext)) > 0
         if not keep.all():
-            in_main = [np.ascontiguousarray(p[:, keep]) for p in in_main]
-            in_ext = [np.ascontiguousarray(p[:, keep]) for p in in_ext]
+            in_main = select_piece_columns(in_main, keep)
+            in_ext = select_piece_columns(in_ext, keep)
             table = table.iloc[np.flatnonzero(keep)]
         main_blocks.append(in_main)
         ext_blocks.append(in_ext)
         tables.append(table)
         del in_main, in_ext
-        release_free_heap()          # the chromosome's haplotypes and unfiltered pieces
     variants = pd.concat(tables, ignore_index=True)
     logger.info("study cohort MAF filter (>= %g): %d of %d variants kept", maf, len(variants),
                 n_simulated)

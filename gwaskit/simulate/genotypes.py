@@ -346,7 +346,8 @@ ROW_PIECES = 8
 
 def row_pieces(block: np.ndarray, rows: np.ndarray | None = None,
                columns: np.ndarray | None = None, n_pieces: int = ROW_PIECES) -> list[np.ndarray]:
-    """``block[rows][:, columns]`` cut into up to ``n_pieces`` row ranges, each its own copy.
+    """``block[rows][:, columns]`` cut into up to ``n_pieces`` row ranges, each its own copy
+    in its own memory map.
 
     The input of :func:`join_column_blocks`: pieces that own their memory can be released one by
     one while the joined matrix is written.
@@ -356,34 +357,29 @@ def row_pieces(block: np.ndarray, rows: np.ndarray | None = None,
     out = []
     for a, b in zip(bounds[:-1], bounds[1:]):
         piece = block[rows[a:b]]
-        out.append(piece if columns is None else np.ascontiguousarray(piece[:, columns]))
+        out.append(_mapped_copy(piece if columns is None else piece[:, columns]))
     return out
 
 
-def release_free_heap() -> None:
-    """Hand freed heap memory back to the operating system (glibc ``malloc_trim``; a no-op
-    elsewhere).
+def select_piece_columns(pieces: list[np.ndarray], columns: np.ndarray) -> list[np.ndarray]:
+    """The columns ``columns`` of every piece of :func:`row_pieces`, as new pieces."""
+    return [_mapped_copy(p[:, columns]) for p in pieces]
 
-    Arrays under glibc's mmap threshold (32 MB once it has adapted) live on the heap, and
-    freeing them does not lower the resident size until the heap is trimmed: without this,
-    the row pieces released by :func:`join_column_blocks` stayed resident and the join still
-    peaked at twice its output (measured: ``benchmarks/bench_simulate_memory.py``).
+
+def _mapped_copy(a: np.ndarray) -> np.ndarray:
+    """A C-ordered copy of ``a`` in its own anonymous memory map.
+
+    Freed pieces of heap memory stay resident until the heap is trimmed, so row pieces of a
+    few MB each (below malloc's mmap threshold) would keep the join's peak at twice its output
+    (measured: ``benchmarks/bench_simulate_memory.py``); a mapping of its own is handed back
+    to the operating system as soon as the array is released.
     """
-    global _MALLOC_TRIM
-    if _MALLOC_TRIM is None:
-        import ctypes
-        import ctypes.util
+    import mmap
 
-        try:
-            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-            _MALLOC_TRIM = libc.malloc_trim
-        except (OSError, AttributeError):
-            _MALLOC_TRIM = False
-    if _MALLOC_TRIM:
-        _MALLOC_TRIM(0)
-
-
-_MALLOC_TRIM = None
+    buf = mmap.mmap(-1, max(1, a.nbytes))
+    out = np.frombuffer(buf, dtype=a.dtype, count=a.size).reshape(a.shape)
+    out[...] = a
+    return out
 
 
 def join_column_blocks(blocks: list[list[np.ndarray]], n_rows: int) -> np.ndarray:
@@ -409,7 +405,6 @@ def join_column_blocks(blocks: list[list[np.ndarray]], n_rows: int) -> np.ndarra
         for b in blocks:
             b[r] = None
         del pieces
-        release_free_heap()
         start = stop
     if start != n_rows:
         raise ValueError(f"join_column_blocks: pieces hold {start} rows, expected {n_rows}")

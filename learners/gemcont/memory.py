@@ -113,24 +113,21 @@ def simulation_bytes(n_study: int, n_external: int, n_variants: int,
                      n_chromosomes: int) -> float:
     """Expected peak host bytes of :func:`gwaskit.simulate.simulate_cohort`.
 
-    Its arrays at their largest, ``n = n_study + n_external`` individuals, ``M`` variants:
-    the int8 counts of both cohorts (``n·M``), plus the larger of one chromosome in flight
-    (its per-site columns and their stacked copy: ``2·n·M/C``, while the earlier chromosomes,
-    ``n·M·(C−1)/C``, are held), one row range of the final join (``n·M/ROW_PIECES``) and the
-    external GWAS's float64 working set (two ``n_external × chunk_size`` arrays). The
-    interpreter and msprime's tree sequence are not counted; ``benchmarks/
-    bench_simulate_memory.py`` measures the whole process against this figure.
+    ``n = n_study + n_external`` individuals, ``M`` variants, ``C`` chromosomes: the int8
+    counts of both cohorts (``n·M``); one chromosome more (``n·M/C``: while the last one is
+    in flight, its per-site columns and their stacked copy; afterwards the heap keeps about
+    that much of the freed columns); and the larger of one row range of the final join
+    (``n·M/ROW_PIECES``) and the external GWAS's float64 working set (two
+    ``n_external × chunk_size`` arrays). The interpreter and msprime's tree sequence are not
+    counted; ``benchmarks/bench_simulate_memory.py`` measures the whole process against it.
     """
     from gwaskit.simulate.genotypes import ROW_PIECES
     from gwaskit.simulate.gwas import linear_regression
 
     chunk = int(inspect.signature(linear_regression).parameters["chunk_size"].default)
-    n = float(n_study + n_external)
-    counts = n * n_variants
-    # the last chromosome: (C-1)/C of the counts held, plus 2/C in flight
-    in_flight = max(counts / max(1, n_chromosomes), counts / ROW_PIECES,
-                    2.0 * 8.0 * n_external * min(chunk, n_variants))
-    return counts + in_flight
+    counts = float(n_study + n_external) * n_variants
+    return (counts * (1.0 + 1.0 / max(1, n_chromosomes))
+            + max(counts / ROW_PIECES, 2.0 * 8.0 * n_external * min(chunk, n_variants)))
 
 
 def _saved_bytes(fn: Any) -> float:
@@ -308,8 +305,9 @@ def format_memory(cfg: Any, estimates: list[SettingMemory]) -> str:
         for it in gpu.gpu:
             lines.append(f"  {it.label:<48} {_gb(it.nbytes):>10}  {it.note}")
     lines.append(f"simulation of setting {sim.name}'s cohort (once, then cached on disk): "
-                 f"{_gb(sim.simulation)} (int8 counts of {sim.n_individuals + cfg.n_external:,} study "
-                 "and external individuals, plus one chromosome or GWAS chunk in flight)")
+                 f"{_gb(sim.simulation)} (int8 counts of {sim.n_individuals + cfg.n_external:,} "
+                 "study and external individuals, plus one chromosome and the external GWAS's "
+                 "working set)")
     lines.append("settings: " + "; ".join(
         f"{e.name} host {_gb(e.host_bytes)}" + (f", GPU {_gb(e.gpu_bytes)}" if e.gpu else "")
         for e in estimates))
