@@ -36,6 +36,8 @@ Usage::
         [STEP1_EVERY]
     python benchmarks/bench_loco.py perdim CALIBRATION_WORK_DIR [D]
     python benchmarks/bench_loco.py singles CALIBRATION_WORK_DIR [FIRST] [LAST]
+    python benchmarks/bench_loco.py noise CALIBRATION_WORK_DIR [K]   (or D REPS: joint test)
+    python benchmarks/bench_loco.py bolt CALIBRATION_WORK_DIR K   (after singles covering K)
     python benchmarks/bench_loco.py gemma [N] [D]
     python benchmarks/bench_loco.py glimix [N] [D] [GRM_VARIANTS]
     python benchmarks/bench_loco.py speed [N] [M] [D[r],...]   (r: --level1-cv regenie)
@@ -228,6 +230,101 @@ def single_traits(work: Path, first: int, last: int, n_null: int = 6, n_chrom: i
           f"{a[:, 4].mean():.1f}, LOCO {a[:, 5].mean():.1f}")
 
 
+def noise_traits(work: Path, k: int = 200, n_null: int = 6, n_chrom: int = 12) -> None:
+    """How far a calibrated single-trait test strays on this null region: ``k`` pure-noise
+    traits (independent N(0, 1), no genetic effect, so no relatedness either) scanned on the
+    calibration cohort's genotypes, one 1-df test per trait (``--per-dim`` on the k principal
+    components, themselves independent noise).
+
+    Prints the spread of lambda_GC over the k traits (quantiles, and the share outside
+    [0.97, 1.05]) and of the tail counts at 1e-3 and 1e-4 on the null chromosomes: the LD-aware
+    counterpart of the binomial interval, which assumes independent variants.
+    """
+    from scipy.stats import chi2
+
+    from gwaskit.stats.pvalues import lambda_gc
+
+    null_chroms = {str(c) for c in range(n_chrom - n_null + 1, n_chrom + 1)}
+    fam = pd.read_csv(work / "g.fam", sep=r"\s+", header=None, dtype=str)
+    rng = np.random.default_rng(2026)
+    y = pd.DataFrame(rng.standard_normal((len(fam), k)), columns=[f"noise_{j + 1}" for j in
+                                                                  range(k)])
+    y.insert(0, "IID", fam[1].to_numpy())
+    y.insert(0, "FID", fam[0].to_numpy())
+    y.to_csv(work / f"noise{k}.tsv", sep="\t", index=False)
+    out = work / f"noise{k}.parquet"
+    _cli("scan", "--bed", str(work / "g"), "--pheno", str(work / f"noise{k}.tsv"), "--quiet",
+         "--threads", THREADS, "--per-dim", "--overwrite", "--out", str(out))
+    res = pd.read_parquet(out)
+    null = (res["errcode"] == ".") & res["chromosome"].astype(str).isin(null_chroms)
+    m = int(null.sum())
+    lams, t3, t4 = [], [], []
+    for j in range(1, k + 1):
+        pj = res.loc[null, f"p_value_PC{j}"].to_numpy()
+        lams.append(lambda_gc(chi2.isf(pj, 1), 1))
+        t3.append(int((pj < 1e-3).sum()))
+        t4.append(int((pj < 1e-4).sum()))
+    lams, t3, t4 = np.array(lams), np.array(t3), np.array(t4)
+    q = [0.005, 0.025, 0.5, 0.975, 0.995]
+
+    def spread(x: np.ndarray) -> str:
+        return ", ".join(f"{int(100 * a * 10) / 10:g}%: {np.quantile(x, a):.4g}" for a in q)
+
+    b3, b4 = _binomial_interval(m, 1e-3), _binomial_interval(m, 1e-4)
+    print(f"{k} pure-noise traits, 1-df OLS tests on the null chromosomes "
+          f"({', '.join(sorted(null_chroms, key=int))}; m = {m:,}):")
+    print(f"  lambda_GC: mean {lams.mean():.4f}, sd {lams.std(ddof=1):.4f}; quantiles "
+          f"{spread(lams)}; outside [0.97, 1.05]: {np.mean((lams < 0.97) | (lams > 1.05)):.3f} "
+          "of the traits")
+    print(f"  p<1e-3 counts: mean {t3.mean():.1f} (expected {m * 1e-3:.1f}); quantiles "
+          f"{spread(t3)}; outside the binomial 99% interval {b3[0]}-{b3[1]}: "
+          f"{np.mean((t3 < b3[0]) | (t3 > b3[1])):.3f} of the traits")
+    print(f"  p<1e-4 counts: mean {t4.mean():.2f} (expected {m * 1e-4:.2f}); quantiles "
+          f"{spread(t4)}; outside the binomial 99% interval {b4[0]}-{b4[1]}: "
+          f"{np.mean((t4 < b4[0]) | (t4 > b4[1])):.3f} of the traits")
+
+
+def noise_joint(work: Path, d: int, reps: int, n_null: int = 6, n_chrom: int = 12) -> None:
+    """:func:`noise_traits` for the D-df joint test: ``reps`` scans, each of ``d`` pure-noise
+    traits, and the spread of their lambda_GC and tail counts on the null chromosomes."""
+    from gwaskit.stats.pvalues import lambda_gc
+
+    null_chroms = {str(c) for c in range(n_chrom - n_null + 1, n_chrom + 1)}
+    fam = pd.read_csv(work / "g.fam", sep=r"\s+", header=None, dtype=str)
+    rng = np.random.default_rng(2027 + d)
+    lams, t3, t4 = [], [], []
+    m = 0
+    for r in range(reps):
+        y = pd.DataFrame(rng.standard_normal((len(fam), d)),
+                         columns=[f"noise_{j + 1}" for j in range(d)])
+        y.insert(0, "IID", fam[1].to_numpy())
+        y.insert(0, "FID", fam[0].to_numpy())
+        y.to_csv(work / "noise_joint.tsv", sep="\t", index=False)
+        out = work / "noise_joint.parquet"
+        _cli("scan", "--bed", str(work / "g"), "--pheno", str(work / "noise_joint.tsv"),
+             "--quiet", "--threads", THREADS, "--overwrite", "--out", str(out))
+        res = pd.read_parquet(out)
+        null = (res["errcode"] == ".") & res["chromosome"].astype(str).isin(null_chroms)
+        m = int(null.sum())
+        p = res.loc[null, "p_value"].to_numpy()
+        lams.append(lambda_gc(res.loc[null, "chisq"].to_numpy(), d))
+        t3.append(int((p < 1e-3).sum()))
+        t4.append(int((p < 1e-4).sum()))
+    lams, t3, t4 = np.array(lams), np.array(t3), np.array(t4)
+    b3, b4 = _binomial_interval(m, 1e-3), _binomial_interval(m, 1e-4)
+    q = [0.005, 0.5, 0.995]
+    print(f"{reps} scans of {d} pure-noise traits, {d}-df OLS joint test on the null chromosomes "
+          f"(m = {m:,}):")
+    print(f"  lambda_GC: mean {lams.mean():.4f}, sd {lams.std(ddof=1):.4f}, range "
+          f"{lams.min():.4f}-{lams.max():.4f}; outside [0.97, 1.05]: "
+          f"{np.mean((lams < 0.97) | (lams > 1.05)):.3f} of the scans")
+    for name, t, b in (("1e-3", t3, b3), ("1e-4", t4, b4)):
+        print(f"  p<{name} counts: mean {t.mean():.2f}, quantiles "
+              f"{', '.join(f'{100 * a:g}%: {np.quantile(t, a):.4g}' for a in q)}, range "
+              f"{t.min()}-{t.max()}; outside the binomial 99% interval {b[0]}-{b[1]}: "
+              f"{np.mean((t < b[0]) | (t > b[1])):.3f} of the scans")
+
+
 def per_dimension(work: Path, d: int, n_null: int = 6, n_chrom: int = 12) -> None:
     """The D univariate (1-df) tests of each transformed dimension, from a calibration work
     directory (its bed, ``y{d}.tsv`` and step-1 file ``s1_{d}.loco.parquet``).
@@ -267,15 +364,21 @@ def per_dimension(work: Path, d: int, n_null: int = 6, n_chrom: int = 12) -> Non
               f"p<1e-3 {t3} (99% binomial {lo3}-{hi3}), p<1e-4 {t4} ({lo4}-{hi4})", flush=True)
 
 
-def main_bolt(work: Path, null_chroms: set[str]) -> None:
-    """BOLT-LMM on the transformed D = 1 trait against gwaskit's LOCO scan of it."""
+def main_bolt(work: Path, null_chroms: set[str], trait: int | None = None) -> None:
+    """BOLT-LMM on the transformed D = 1 trait against gwaskit's LOCO scan of it: the
+    calibration's D = 1 run, or (``trait``) the :func:`single_traits` run of ``trait_<k>``."""
     from gwaskit.stats.pvalues import lambda_gc
 
-    _cli("transform", "--bed", str(work / "g"), "--pheno", str(work / "y1.tsv"), "--quiet",
-         "--out", str(work / "t1"))
-    bolt, secs = _bolt(work / "g", work / "t1.pheno", "PC1", work / "bolt1.stats")
-    ours = pd.read_parquet(work / "loco1.parquet").set_index("variant_id")
-    ols = pd.read_parquet(work / "ols1.parquet").set_index("variant_id")
+    if trait is None:
+        pheno, tag, loco, ols_path = "y1.tsv", "1", "loco1.parquet", "ols1.parquet"
+    else:
+        pheno, tag = f"single_{trait}.tsv", f"_single{trait}"
+        loco, ols_path = f"single_loco_{trait}.parquet", f"single_ols_{trait}.parquet"
+    _cli("transform", "--bed", str(work / "g"), "--pheno", str(work / pheno), "--quiet",
+         "--overwrite", "--out", str(work / f"t{tag}"))
+    bolt, secs = _bolt(work / "g", work / f"t{tag}.pheno", "PC1", work / f"bolt{tag}.stats")
+    ours = pd.read_parquet(work / loco).set_index("variant_id")
+    ols = pd.read_parquet(work / ols_path).set_index("variant_id")
     b = bolt.set_index("SNP")
     common = ours.index.intersection(b.index)
     ours, ols, b = ours.loc[common], ols.loc[common], b.loc[common]
@@ -533,6 +636,13 @@ if __name__ == "__main__":
     elif mode == "speed":
         speed(int(rest[0]) if rest else 20_000, int(rest[1]) if len(rest) > 1 else 50_000,
               *([tuple(rest[2].split(","))] if len(rest) > 2 else []))
+    elif mode == "bolt":          # bolt WORK K: BOLT-LMM on a singles run's trait_K
+        main_bolt(Path(rest[0]), {str(c) for c in range(7, 13)}, int(rest[1]))
+    elif mode == "noise":
+        if len(rest) > 2:          # noise WORK D REPS: the D-df joint test
+            noise_joint(Path(rest[0]), int(rest[1]), int(rest[2]))
+        else:
+            noise_traits(Path(rest[0]), int(rest[1]) if len(rest) > 1 else 200)
     elif mode == "singles":
         single_traits(Path(rest[0]), int(rest[1]) if len(rest) > 1 else 2,
                       int(rest[2]) if len(rest) > 2 else 9)
@@ -542,5 +652,5 @@ if __name__ == "__main__":
         glimix(int(rest[0]) if rest else 1800, int(rest[1]) if len(rest) > 1 else 4,
                grm_variants=int(rest[2]) if len(rest) > 2 else 300)
     else:
-        raise SystemExit(f"unknown mode {mode!r}: calibration, perdim, singles, gemma, glimix "
+        raise SystemExit(f"unknown mode {mode!r}: calibration, perdim, singles, noise, bolt, gemma, glimix "
                          "or speed")
