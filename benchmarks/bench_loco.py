@@ -419,6 +419,24 @@ def _oracle_cohort(tag: str, n: int, d: int, n_chrom: int, mb: float
     return work, traits, null_chrom
 
 
+def _print_agreement(oracle: str, ours: dict[str, np.ndarray], lrt: np.ndarray,
+                     is_null: np.ndarray, d: int) -> None:
+    """Correlation of each gwaskit statistic with the oracle's LRT (all, null chromosome,
+    chromosome 1) and gwaskit's lambda on the null chromosome."""
+    from gwaskit.stats.pvalues import lambda_gc
+
+    for name, x in ours.items():
+        good = np.isfinite(x) & np.isfinite(lrt)
+
+        def corr(mask: np.ndarray) -> float:
+            return float(np.corrcoef(x[mask], lrt[mask])[0, 1])
+
+        print(f"  {name.upper():4}: corr(gwaskit Wilks LRT, {oracle} LRT) = {corr(good):.4f} "
+              f"(null chromosome {corr(good & is_null):.4f}, chromosome 1 "
+              f"{corr(good & ~is_null):.4f}); lambda null chr: gwaskit "
+              f"{lambda_gc(x[good & is_null], d):.4f}")
+
+
 def gemma(n: int = 1600, d: int = 4, n_chrom: int = 4, mb: float = 3.0) -> None:
     """gwaskit's LOCO scan (Wilks LRT statistic) against GEMMA's exact multivariate LMM.
 
@@ -469,15 +487,9 @@ def gemma(n: int = 1600, d: int = 4, n_chrom: int = 4, mb: float = 3.0) -> None:
           f"{len(out):,} variants ({(chrom == null_chrom).sum():,} null chromosome, the rest "
           f"chromosome 1) in {seconds:.0f} s, kinship included")
     is_null = chrom == null_chrom
-    for name in ("loco", "ols"):
-        table = pd.read_parquet(work / f"{name}.parquet").set_index("variant_id").loc[out.index]
-        x = table["chisq"].to_numpy()
-        good = np.isfinite(x) & np.isfinite(lrt_all)
-        print(f"  {name.upper():4}: corr(gwaskit Wilks LRT, GEMMA LRT) = "
-              f"{np.corrcoef(x[good], lrt_all[good])[0, 1]:.4f} (null chromosome "
-              f"{np.corrcoef(x[good & is_null], lrt_all[good & is_null])[0, 1]:.4f}, "
-              f"chromosome 1 {np.corrcoef(x[good & ~is_null], lrt_all[good & ~is_null])[0, 1]:.4f}"
-              f"); lambda null chr: gwaskit {lambda_gc(x[good & is_null], d):.4f}")
+    _print_agreement("GEMMA", {name: pd.read_parquet(work / f"{name}.parquet")
+                               .set_index("variant_id").loc[out.index]["chisq"].to_numpy()
+                               for name in ("loco", "ols")}, lrt_all, is_null, d)
     good = np.isfinite(lrt_all) & is_null
     print(f"  GEMMA: lambda null chr {lambda_gc(lrt_all[good], d):.4f}")
     shutil.rmtree(work, ignore_errors=True)
@@ -546,14 +558,8 @@ def glimix(n: int = 1800, d: int = 4, n_chrom: int = 4, mb: float = 3.0,
           f"2-{n_chrom - 1}; glimix-core Kron2Sum on {len(pick):,} variants "
           f"({is_null.sum():,} null chromosome, the rest chromosome 1) in "
           f"{time.perf_counter() - t0:.0f} s (null fit {info['fit_seconds']:.0f} s)")
-    for name, table in res.items():
-        x = table["chisq"].to_numpy()
-        good = np.isfinite(x) & np.isfinite(lrt)
-        print(f"  {name.upper():4}: corr(gwaskit Wilks LRT, glimix LRT) = "
-              f"{np.corrcoef(x[good], lrt[good])[0, 1]:.4f} (null chromosome "
-              f"{np.corrcoef(x[good & is_null], lrt[good & is_null])[0, 1]:.4f}, chromosome 1 "
-              f"{np.corrcoef(x[good & ~is_null], lrt[good & ~is_null])[0, 1]:.4f}); lambda null "
-              f"chr: gwaskit {lambda_gc(x[good & is_null], d):.4f}")
+    _print_agreement("glimix", {name: table["chisq"].to_numpy() for name, table in res.items()},
+                     lrt, is_null, d)
     good = np.isfinite(lrt) & is_null
     c0, c1 = np.asarray(info["C0"]), np.asarray(info["C1"])
     k_scale = float(np.mean(np.sum(G * G, axis=1)))  # mean diagonal of K = G Gᵀ
