@@ -34,9 +34,9 @@ from .genotypes import (
     allele_frequencies,
     cohort_populations,
     cohort_samples,
-    join_column_blocks,
     genotype_params,
     iter_chromosome_genotypes,
+    join_column_blocks,
     row_pieces,
     select_piece_columns,
 )
