@@ -67,6 +67,9 @@ class LocoPredictions:
         How the predictions were made (see the module docstring).
     source : str
         The file read (for messages).
+    aliases : dict
+        Chromosome code -> the code whose prediction it uses when it has none of its own
+        (REGENIE's step 1 writes one row, 23, for X, XY, Y and the PARs).
     """
 
     sample_ids: list[str]
@@ -75,6 +78,7 @@ class LocoPredictions:
     genome: np.ndarray | None = None
     provenance: dict = field(default_factory=dict)
     source: str = "LOCO predictions"
+    aliases: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         n, d = len(self.sample_ids), len(self.dim_names)
@@ -88,16 +92,20 @@ class LocoPredictions:
                                  f"{v.shape}, expected ({n}, {d})")
 
     def for_chromosome(self, chromosome: str) -> tuple[np.ndarray, str]:
-        """``(prediction, key used)``: the chromosome's own, else the whole-genome one.
+        """``(prediction, key used)``: the chromosome's own, else that of its alias, else the
+        whole-genome one.
 
         Raises
         ------
         InputError
-            Neither exists.
+            None exists.
         """
         key = normalize_chromosome(chromosome)
         if key in self.predictions:
             return self.predictions[key], key
+        alias = self.aliases.get(key)
+        if alias in self.predictions:
+            return self.predictions[alias], alias
         if self.genome is not None:
             return self.genome, GENOME_KEY
         raise InputError(f"{self.source}: no LOCO prediction for chromosome {chromosome} (it "
@@ -124,7 +132,7 @@ class LocoPredictions:
         return LocoPredictions(ids, list(self.dim_names),
                                {k: v[idx] for k, v in self.predictions.items()},
                                None if self.genome is None else self.genome[idx],
-                               dict(self.provenance), self.source)
+                               dict(self.provenance), self.source, dict(self.aliases))
 
     def check_matches(self, expected: Mapping[str, Any]) -> None:
         """Refuse predictions made for another run: ``expected`` holds the scan's own

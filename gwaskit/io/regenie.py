@@ -47,8 +47,9 @@ Reading (:func:`read_regenie_pred`)
   :meth:`~gwaskit.io.loco.LocoPredictions.aligned`. A key is ambiguous when FIDs or IIDs
   contain ``_`` (``a_b`` + ``c`` and ``a`` + ``b_c``); REGENIE has the same ambiguity.
 * Predictions are keyed by :func:`~gwaskit.io.selection.normalize_chromosome` of the row's
-  chromosome: ``1`` .. ``22`` and ``X`` (row 23, which holds all sex chromosomes: a scan of
-  Y/XY/PAR variants finds no prediction and says so). Codes above 23 (``--nauto`` other than
+  chromosome: ``1`` .. ``22`` and ``X`` (row 23, which holds all sex chromosomes). Variants on
+  XY, Y, PAR1 and PAR2 are tested with that row, as REGENIE's step 2 does, and the scan's
+  metadata records ``X`` as the prediction used for them. Codes above 23 (``--nauto`` other than
   22, non-human genomes) are refused, as they would be mislabelled by plink2's human codes.
 * ``NA`` (and ``nan``/``inf``, which REGENIE also reads as missing) is refused with one line
   naming the file, line and sample: gwaskit's scan needs a prediction for every sample and
@@ -353,7 +354,10 @@ def read_regenie_pred(pred_list: str | os.PathLike,
                   "n_samples": len(ref_ids)}
     logger.info("REGENIE step-1 predictions: %d traits x %d samples x %d chromosomes from %s",
                 len(names), len(ref_ids), len(predictions), list_path)
-    return LocoPredictions(list(ref_ids), names, predictions, None, provenance, str(pred_list))
+    # REGENIE's step 2 tests XY, Y and the PARs with row 23 (chrStrToInt maps them all to 23)
+    aliases = {normalize_chromosome(c): "X" for c in _SEX_CODES if c != "X"}
+    return LocoPredictions(list(ref_ids), names, predictions, None, provenance, str(pred_list),
+                           aliases if "X" in predictions else {})
 
 
 def _reorder(ids: list[str], ref_ids: list[str]) -> np.ndarray:

@@ -82,6 +82,27 @@ def test_reads_hand_written_fixture(tmp_path):
                         "transform": {"pca": 3}})
 
 
+def test_sex_chromosomes_use_row_23_as_regenie_step_2_does(tmp_path):
+    """REGENIE writes one row, 23, for X, XY, Y and the PARs and its step 2 tests them all
+    with it; a gwaskit-made file without an alias still refuses a chromosome it lacks."""
+    loco = read_regenie_pred(_fixture(tmp_path)).aligned(list(reversed(IDS)))
+    for chrom in ("Y", "chrY", "XY", "24", "25", "PAR1", "PAR2"):
+        pred, key = loco.for_chromosome(chrom)
+        assert key == "X", chrom
+        np.testing.assert_array_equal(pred[:, 0], Y1[2][1][::-1])
+    with pytest.raises(InputError) as e:
+        loco.for_chromosome("MT")
+    _one_line_error(e, "chromosome MT")
+    own = LocoPredictions(IDS, ["y"], {"X": np.zeros((3, 1))})
+    with pytest.raises(InputError) as e:
+        own.for_chromosome("Y")
+    _one_line_error(e, "chromosome Y")
+    # without a row 23 there is nothing to alias
+    (tmp_path / "b").mkdir()
+    no_x = read_regenie_pred(_fixture(tmp_path / "b", y1=Y1[:2], y2=Y2[:2]))
+    assert no_x.aliases == {}
+
+
 def test_caller_maps_samples_to_fid_iid(tmp_path):
     loco = read_regenie_pred(_fixture(tmp_path))
     keys = regenie_sample_ids(["F2", "F1"], ["I3", "I1"])
