@@ -497,7 +497,7 @@ def _loco_models(inputs: ScanInputs, config: ScanConfig, reader, data, model) ->
     """``(normalised chromosome -> null model of the traits minus its LOCO prediction, metadata)``
     for every chromosome among the reader's variants; predictions made for another
     configuration, sample set or trait transformation are refused."""
-    from ..io.loco import read_loco
+    from ..io.loco import GENOME_KEY, read_loco
     from ..io.selection import normalize_chromosome
 
     expected = loco_provenance(config, data, model)
@@ -526,11 +526,10 @@ def _loco_models(inputs: ScanInputs, config: ScanConfig, reader, data, model) ->
         if key not in by_key:
             by_key[key] = model.with_offset(offset)
         models[c], used[c] = by_key[key], key
+    borrowed = [f"{c} (whole-genome prediction)" if k == GENOME_KEY else f"{c} (chromosome "
+                f"{k}'s prediction)" for c, k in used.items() if k != c]
     logger.info("LOCO: %s; %d chromosome(s) tested, %d null model(s) refitted%s", source,
-                len(chroms), len(by_key),
-                "" if all(k == c for c, k in used.items())
-                else "; whole-genome prediction for " + ", ".join(
-                    c for c, k in used.items() if k != c))
+                len(chroms), len(by_key), "; " + ", ".join(borrowed) if borrowed else "")
     return models, {"file": source, "format": "gwaskit" if inputs.loco else "regenie",
                     "prediction_used": used,
                     "provenance": {k: v for k, v in preds.provenance.items()
