@@ -143,16 +143,16 @@ def _simulate_chromosome(
         chrom, n_per_pop, length, recombination_rate, mutation_rate, ne, migration_rate,
         min_count, seed, lambda g, h0, h1: ((g[h0] + g[h1]).astype(np.int8),), 1,
     )
-    return _stack_columns(cols, sum(n_per_pop)), variants
+    dosages = np.zeros((sum(n_per_pop), len(cols)), dtype=np.int8)
+    _stack_columns(cols, dosages)
+    return dosages, variants
 
 
-def _stack_columns(cols: list[np.ndarray], n_rows: int) -> np.ndarray:
-    """Per-site columns as one (rows x sites) int8 matrix; ``cols`` is emptied."""
-    out = np.zeros((n_rows, len(cols)), dtype=np.int8)
+def _stack_columns(cols: list[np.ndarray], out: np.ndarray) -> None:
+    """Write per-site columns into ``out`` (rows x sites) and empty ``cols``."""
     if cols:
         np.stack(cols, axis=1, out=out)
     cols.clear()
-    return out
 
 
 def simulate_chromosome_haplotypes(
@@ -193,10 +193,9 @@ def simulate_chromosome_haplotypes(
         chrom, n_per_pop, length, recombination_rate, mutation_rate, ne, migration_rate,
         min_count, seed, lambda g, h0, h1: (g[h0].astype(np.int8), g[h1].astype(np.int8)), 2,
     )
-    n_ind = sum(n_per_pop)
-    haplotypes = np.zeros((2, n_ind, len(cols0)), dtype=np.int8)
-    haplotypes[0] = _stack_columns(cols0, n_ind)
-    haplotypes[1] = _stack_columns(cols1, n_ind)
+    haplotypes = np.zeros((2, sum(n_per_pop), len(cols0)), dtype=np.int8)
+    _stack_columns(cols0, haplotypes[0])
+    _stack_columns(cols1, haplotypes[1])
     return haplotypes, variants
 
 
@@ -345,9 +344,9 @@ ROW_PIECES = 8
 
 
 def row_pieces(block: np.ndarray, rows: np.ndarray | None = None,
-               columns: np.ndarray | None = None, n_pieces: int = ROW_PIECES) -> list[np.ndarray]:
-    """``block[rows][:, columns]`` cut into up to ``n_pieces`` row ranges, each its own copy
-    in its own memory map.
+               n_pieces: int = ROW_PIECES) -> list[np.ndarray]:
+    """``block[rows]`` cut into up to ``n_pieces`` row ranges, each a copy in its own memory
+    map.
 
     The input of :func:`join_column_blocks`: pieces that own their memory can be released one by
     one while the joined matrix is written.
@@ -356,18 +355,26 @@ def row_pieces(block: np.ndarray, rows: np.ndarray | None = None,
     bounds = np.linspace(0, len(rows), max(1, min(n_pieces, len(rows))) + 1).astype(int)
     out = []
     for a, b in zip(bounds[:-1], bounds[1:]):
-        piece = block[rows[a:b]]
-        out.append(_mapped_copy(piece if columns is None else piece[:, columns]))
+        piece = _mapped_empty((b - a, block.shape[1]), block.dtype)
+        np.take(block, rows[a:b], axis=0, out=piece)
+        out.append(piece)
     return out
 
 
 def select_piece_columns(pieces: list[np.ndarray], columns: np.ndarray) -> list[np.ndarray]:
-    """The columns ``columns`` of every piece of :func:`row_pieces`, as new pieces."""
-    return [_mapped_copy(p[:, columns]) for p in pieces]
+    """The columns ``columns`` (a boolean mask) of every piece of :func:`row_pieces`, as new
+    pieces."""
+    idx = np.flatnonzero(columns)
+    out = []
+    for p in pieces:
+        piece = _mapped_empty((p.shape[0], idx.size), p.dtype)
+        np.take(p, idx, axis=1, out=piece)
+        out.append(piece)
+    return out
 
 
-def _mapped_copy(a: np.ndarray) -> np.ndarray:
-    """A C-ordered copy of ``a`` in its own anonymous memory map.
+def _mapped_empty(shape: tuple[int, int], dtype: np.dtype) -> np.ndarray:
+    """An uninitialised C-ordered array in its own anonymous memory map.
 
     Freed pieces of heap memory stay resident until the heap is trimmed, so row pieces of a
     few MB each (below malloc's mmap threshold) would keep the join's peak at twice its output
@@ -376,10 +383,10 @@ def _mapped_copy(a: np.ndarray) -> np.ndarray:
     """
     import mmap
 
-    buf = mmap.mmap(-1, max(1, a.nbytes))
-    out = np.frombuffer(buf, dtype=a.dtype, count=a.size).reshape(a.shape)
-    out[...] = a
-    return out
+    dtype = np.dtype(dtype)
+    count = int(np.prod(shape))
+    buf = mmap.mmap(-1, max(1, count * dtype.itemsize))
+    return np.frombuffer(buf, dtype=dtype, count=count).reshape(shape)
 
 
 def join_column_blocks(blocks: list[list[np.ndarray]], n_rows: int) -> np.ndarray:
