@@ -7,8 +7,9 @@ but the last N_NULL (the null chromosomes, no causal variant) and genetic correl
 ``calibration`` prints, for each D:
 
 * lambda_GC (D-df) on the null chromosome for the OLS scan and the LOCO scan, and the tail
-  counts at 1e-3 / 1e-4 there against their binomial 99% intervals (variants in LD make the
-  counts over-dispersed: the interval is for independent tests);
+  counts at 1e-3 / 1e-4 there against their binomial 99% intervals, on all null variants and
+  on an LD-pruned set of them (variants in LD make the first counts over-dispersed: the
+  interval is for independent tests);
 * mean chi2 (D-df) at the causal variants and the number of causal variants at p < 5e-8;
 * step 1's time.
 
@@ -33,11 +34,12 @@ same bed, and step 1's time for D in {1, 16, 64, 256}, with peak memory (VmHWM).
 Usage::
 
     python benchmarks/bench_loco.py calibration [N] [N_CHROM] [MB_PER_CHROM] [D,...] [N_NULL]
-        [STEP1_EVERY]
+        [STEP1_EVERY] [nobolt]
     python benchmarks/bench_loco.py perdim CALIBRATION_WORK_DIR [D]
     python benchmarks/bench_loco.py singles CALIBRATION_WORK_DIR [FIRST] [LAST]
     python benchmarks/bench_loco.py noise CALIBRATION_WORK_DIR [K]   (or D REPS: joint test)
-    python benchmarks/bench_loco.py bolt CALIBRATION_WORK_DIR K   (after singles covering K)
+    python benchmarks/bench_loco.py bolt CALIBRATION_WORK_DIR [K]   (K: after singles covering K;
+        none: the calibration's D = 1 trait)
     python benchmarks/bench_loco.py gemma [N] [D]
     python benchmarks/bench_loco.py glimix [N] [D] [GRM_VARIANTS]
     python benchmarks/bench_loco.py speed [N] [M] [D[r],...]   (r: --level1-cv regenie)
@@ -60,6 +62,8 @@ from gwaskit.cli.main import main as gwaskit
 
 ROOT = Path(__file__).resolve().parents[1]
 THREADS = os.environ.get("BENCH_THREADS", "2")
+#: plink2 --indep-pairwise window (kb) and r² of the LD-pruned null set (:func:`_prune_null`)
+PRUNE_KB, PRUNE_R2 = 1000, 0.2
 
 
 def _write_bed(prefix: Path, sim) -> None:
@@ -91,7 +95,45 @@ def _binomial_interval(m: int, p: float, level: float = 0.99) -> tuple[int, int]
     return int(binom.ppf(a, m, p)), int(binom.ppf(1 - a, m, p))
 
 
-def _summary(res: pd.DataFrame, null_chroms: set[str], causal_ids: set, d: int) -> dict:
+def _null_chroms(work: Path) -> set[str]:
+    """The null chromosomes of a calibration work directory (its ``cohort.json``; directories
+    written before that file existed used chromosomes 7-12)."""
+    meta = work / "cohort.json"
+    if meta.exists():
+        return set(json.loads(meta.read_text())["null_chromosomes"])
+    return {str(c) for c in range(7, 13)}
+
+
+def _prune_null(work: Path, null_chroms: set[str], r2: float = PRUNE_R2,
+                kb: int = PRUNE_KB) -> set:
+    """Null-chromosome variants pruned to pairwise r² < ``r2`` within ``kb`` (plink2
+    ``--indep-pairwise``, on the genotypes alone, before any test is seen).
+
+    The binomial interval of a tail count is for independent tests. Two 1-df (or D-df)
+    statistics of variants in LD r correlate by about r², so on this set the counts are close
+    to binomial (``noise`` measures how close), while on all variants one LD block's hits come
+    together."""
+    plink2 = shutil.which("plink2")
+    if plink2 is None:
+        raise RuntimeError("plink2 (Debian package plink2) not on PATH")
+    out = work / "null_pruned"
+    cmd = [plink2, "--bfile", str(work / "g"), "--chr", ",".join(sorted(null_chroms, key=int)),
+           "--indep-pairwise", f"{kb}kb", "1", str(r2), "--threads", THREADS,
+           "--out", str(out)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"plink2 --indep-pairwise failed:\n{r.stdout[-3000:]}")
+    return set((work / "null_pruned.prune.in").read_text().split())
+
+
+def _pruned(work: Path, null_chroms: set[str]) -> set:
+    """:func:`_prune_null`'s set, from the work directory when the calibration wrote it."""
+    kept = work / "null_pruned.prune.in"
+    return set(kept.read_text().split()) if kept.exists() else _prune_null(work, null_chroms)
+
+
+def _summary(res: pd.DataFrame, null_chroms: set[str], causal_ids: set, d: int,
+             pruned: set | None = None) -> dict:
     from gwaskit.stats.pvalues import lambda_gc
 
     ok = res["errcode"] == "."
@@ -103,15 +145,31 @@ def _summary(res: pd.DataFrame, null_chroms: set[str], causal_ids: set, d: int) 
     # loci: 1-Mb windows on the polygenic chromosomes with a variant at p < 5e-8
     hit = ok & ~chrom.isin(null_chroms) & (res["p_value"] < 5e-8)
     windows = set(zip(chrom[hit], res.loc[hit, "base_pair_location"] // 1_000_000))
-    return {"lambda_null": lambda_gc(res.loc[null, "chisq"].to_numpy(), d), "m_null": m,
-            "lambda_per_chrom": [lambda_gc(res.loc[null & (chrom == c), "chisq"].to_numpy(), d)
-                                 for c in sorted(null_chroms, key=int)],
-            "tail_1e-3": int((p < 1e-3).sum()), "tail_1e-4": int((p < 1e-4).sum()),
-            "ci_1e-3": _binomial_interval(m, 1e-3), "ci_1e-4": _binomial_interval(m, 1e-4),
-            "null_at_5e-8": int((p < 5e-8).sum()),
-            "mean_chisq_causal": float(res.loc[causal, "chisq"].mean()),
-            "causal_at_5e-8": int((res.loc[causal, "p_value"] < 5e-8).sum()),
-            "loci_at_5e-8": len(windows), "n_causal_tested": int(causal.sum())}
+    out = {"lambda_null": lambda_gc(res.loc[null, "chisq"].to_numpy(), d), "m_null": m,
+           "lambda_per_chrom": [lambda_gc(res.loc[null & (chrom == c), "chisq"].to_numpy(), d)
+                                for c in sorted(null_chroms, key=int)],
+           "tail_1e-3": int((p < 1e-3).sum()), "tail_1e-4": int((p < 1e-4).sum()),
+           "ci_1e-3": _binomial_interval(m, 1e-3), "ci_1e-4": _binomial_interval(m, 1e-4),
+           "null_at_5e-8": int((p < 5e-8).sum()),
+           "mean_chisq_causal": float(res.loc[causal, "chisq"].mean()),
+           "causal_at_5e-8": int((res.loc[causal, "p_value"] < 5e-8).sum()),
+           "loci_at_5e-8": len(windows), "n_causal_tested": int(causal.sum())}
+    if pruned is not None:
+        keep = null & res["variant_id"].isin(pruned)
+        pp, mp = res.loc[keep, "p_value"].to_numpy(), int(keep.sum())
+        out.update({"m_pruned": mp, "lambda_pruned": lambda_gc(res.loc[keep, "chisq"]
+                                                                .to_numpy(), d),
+                    "pruned_1e-3": int((pp < 1e-3).sum()), "pruned_1e-4": int((pp < 1e-4).sum()),
+                    "pruned_ci_1e-3": _binomial_interval(mp, 1e-3),
+                    "pruned_ci_1e-4": _binomial_interval(mp, 1e-4)})
+    return out
+
+
+def _per_chrom(lams: list[float]) -> str:
+    if len(lams) <= 8:
+        return ", ".join(f"{x:.3f}" for x in lams)
+    return f"{len(lams)} chromosomes, median {np.median(lams):.3f}, range {min(lams):.3f}-" \
+           f"{max(lams):.3f}"
 
 
 def _bolt(bed: Path, pheno: Path, col: str, out: Path) -> tuple[pd.DataFrame, float]:
@@ -130,9 +188,16 @@ def _bolt(bed: Path, pheno: Path, col: str, out: Path) -> tuple[pd.DataFrame, fl
 
 def calibration(n: int = 10_000, n_chrom: int = 12, mb: float = 4.0,
                 dims: tuple[int, ...] = (1, 16, 64), n_null: int = 6,
-                step1_every: int = 2) -> None:
+                step1_every: int = 2, bolt: bool = True) -> None:
     """Null chromosomes: the last ``n_null``. Step 1 uses every ``step1_every``-th variant
-    (``--extract``), as REGENIE's step 1 uses the array's variants; the scans test all."""
+    (``--extract``), as REGENIE's step 1 uses the array's variants; the scans test all.
+
+    lambda_GC of one trait on a null region has a sampling sd set by the region's number of
+    independent LD segments (for 1 df: 0.046 on 6 chromosomes of 4 Mb, 0.022 on 17 of 8 Mb,
+    ``noise``), so a [0.97, 1.05] window needs many null chromosomes. The tail counts are also
+    given on the LD-pruned null variants (:func:`_prune_null`), where the binomial interval
+    applies.
+    """
     from gwaskit.simulate.families import simulate_families
 
     work = Path(tempfile.mkdtemp(prefix="bench_loco_"))
@@ -144,19 +209,29 @@ def calibration(n: int = 10_000, n_chrom: int = 12, mb: float = 4.0,
                             null_chromosomes=tuple(sorted(null_chroms, key=int)), seed=13,
                             keep_haplotypes=False)
     _write_bed(work / "g", sim)
+    (work / "cohort.json").write_text(json.dumps(
+        {"null_chromosomes": sorted(null_chroms, key=int)}))
     ids = sim.genotypes.variants["variant_id"]
     (work / "step1.snplist").write_text("\n".join(ids.iloc[::step1_every]) + "\n")
     fam, trios, sibs = sim.config.family_counts
+    null_names = sorted(null_chroms, key=int)
+    null_text = (", ".join(null_names) if len(null_names) <= 8
+                 else f"{null_names[0]}-{null_names[-1]}")
     print(f"cohort: N = {n} ({trios} trios, {sibs} sibling pairs; {fam} unrelated), "
           f"{len(ids):,} variants on {n_chrom} chromosomes of {mb} Mb (null: chromosomes "
-          f"{', '.join(sorted(null_chroms, key=int))}), h2 = 0.5, rg = 0.5, "
+          f"{null_text}), h2 = 0.5, rg = 0.5, "
           f"{len(sim.effects)} causal variants; step 1 on 1 in {step1_every} variants "
           f"({len(ids.iloc[::step1_every]):,}); simulated in {time.perf_counter() - t0:.0f} s",
           flush=True)
     causal = set(sim.effects["variant_id"])
     ph = sim.phenotype_table()
+    del sim, ids  # the genotypes are on disk: free them for step 1's peak memory
+    t1 = time.perf_counter()
+    pruned = _prune_null(work, null_chroms)
+    print(f"null chromosomes LD-pruned (plink2 --indep-pairwise {PRUNE_KB}kb 1 {PRUNE_R2}): "
+          f"{len(pruned):,} variants kept ({time.perf_counter() - t1:.0f} s)", flush=True)
     for d in dims:
-        cols = sim.trait_names[:d]
+        cols = [f"trait_{k + 1}" for k in range(d)]
         ph[["FID", "IID", *cols]].to_csv(work / f"y{d}.tsv", sep="\t", index=False)
         common = ["--bed", str(work / "g"), "--pheno", str(work / f"y{d}.tsv"), "--quiet",
                   "--threads", THREADS]
@@ -167,27 +242,31 @@ def calibration(n: int = 10_000, n_chrom: int = 12, mb: float = 4.0,
         _cli("scan", *common, "--out", str(work / f"ols{d}.parquet"))
         _cli("scan", *common, "--loco", str(work / f"s1_{d}.loco.parquet"),
              "--out", str(work / f"loco{d}.parquet"))
-        ols = _summary(pd.read_parquet(work / f"ols{d}.parquet"), null_chroms, causal, d)
-        loco = _summary(pd.read_parquet(work / f"loco{d}.parquet"), null_chroms, causal, d)
+        summaries = {name: _summary(pd.read_parquet(work / f"{name.strip().lower()}{d}.parquet"),
+                                    null_chroms, causal, d, pruned)
+                     for name in ("OLS ", "LOCO")}
         meta = json.loads((work / f"s1_{d}.loco.parquet.meta.json").read_text())
         print(f"\nD = {d}: step 1 {t_step1:.0f} s ({meta['n_blocks']} blocks), level-1 CV R² "
               f"median {np.median(meta['cv_r2']):.3f}")
-        for name, s in (("OLS ", ols), ("LOCO", loco)):
+        for name, s in summaries.items():
             print(f"  {name}: lambda_GC null chrs = {s['lambda_null']:.4f} "
-                  f"(m = {s['m_null']:,}; per chromosome "
-                  f"{', '.join(f'{x:.3f}' for x in s['lambda_per_chrom'])}); p<1e-3: "
-                  f"{s['tail_1e-3']} (99% binomial {s['ci_1e-3'][0]}-{s['ci_1e-3'][1]}), "
-                  f"p<1e-4: {s['tail_1e-4']} ({s['ci_1e-4'][0]}-{s['ci_1e-4'][1]}), "
-                  f"p<5e-8: {s['null_at_5e-8']}; causal: mean chi2 "
+                  f"(m = {s['m_null']:,}; per chromosome {_per_chrom(s['lambda_per_chrom'])})"
+                  f"; p<1e-3: {s['tail_1e-3']} (99% binomial {s['ci_1e-3'][0]}-"
+                  f"{s['ci_1e-3'][1]}), p<1e-4: {s['tail_1e-4']} ({s['ci_1e-4'][0]}-"
+                  f"{s['ci_1e-4'][1]}), p<5e-8: {s['null_at_5e-8']}; LD-pruned null (m = "
+                  f"{s['m_pruned']:,}): lambda {s['lambda_pruned']:.4f}, p<1e-3: "
+                  f"{s['pruned_1e-3']} ({s['pruned_ci_1e-3'][0]}-{s['pruned_ci_1e-3'][1]}), "
+                  f"p<1e-4: {s['pruned_1e-4']} ({s['pruned_ci_1e-4'][0]}-"
+                  f"{s['pruned_ci_1e-4'][1]}); causal: mean chi2 "
                   f"{s['mean_chisq_causal']:.3f}, {s['causal_at_5e-8']} of "
                   f"{s['n_causal_tested']} at p<5e-8, {s['loci_at_5e-8']} loci (1-Mb windows) "
                   f"at p<5e-8", flush=True)
-        if d == 1:
+        if d == 1 and bolt:
             main_bolt(work, null_chroms)
     print(f"\n(work directory {work})")
 
 
-def single_traits(work: Path, first: int, last: int, n_null: int = 6, n_chrom: int = 12) -> None:
+def single_traits(work: Path, first: int, last: int) -> None:
     """D = 1 on each of the original traits ``trait_<first> .. trait_<last>`` of a calibration
     work directory (its bed, ``y64.tsv`` and step-1 variant list), one trait at a time: step 1,
     the OLS scan and the LOCO scan, and each trait's lambda and tails on the null chromosomes.
@@ -197,7 +276,7 @@ def single_traits(work: Path, first: int, last: int, n_null: int = 6, n_chrom: i
     the single-trait calibration replicated. The traits share genotypes and a genetic
     correlation of 0.5, so their lambdas are not independent replicates.
     """
-    null_chroms = {str(c) for c in range(n_chrom - n_null + 1, n_chrom + 1)}
+    null_chroms = _null_chroms(work)
     ph = pd.read_csv(work / "y64.tsv", sep="\t", dtype={"FID": str, "IID": str})
     rows = []
     for k in range(first, last + 1):
@@ -230,11 +309,11 @@ def single_traits(work: Path, first: int, last: int, n_null: int = 6, n_chrom: i
           f"{a[:, 4].mean():.1f}, LOCO {a[:, 5].mean():.1f}")
 
 
-def noise_traits(work: Path, k: int = 200, n_null: int = 6, n_chrom: int = 12) -> None:
+def noise_traits(work: Path, k: int = 200, batch: int = 50) -> None:
     """How far a calibrated single-trait test strays on this null region: ``k`` pure-noise
     traits (independent N(0, 1), no genetic effect, so no relatedness either) scanned on the
-    calibration cohort's genotypes, one 1-df test per trait (``--per-dim`` on the k principal
-    components, themselves independent noise).
+    calibration cohort's null chromosomes, one 1-df test per trait (``--per-dim --no-pca``),
+    ``batch`` traits a scan.
 
     Prints the spread of lambda_GC over the k traits (quantiles, and the share outside
     [0.97, 1.05]) and of the tail counts at 1e-3 and 1e-4 on the null chromosomes: the LD-aware
@@ -244,27 +323,37 @@ def noise_traits(work: Path, k: int = 200, n_null: int = 6, n_chrom: int = 12) -
 
     from gwaskit.stats.pvalues import lambda_gc
 
-    null_chroms = {str(c) for c in range(n_chrom - n_null + 1, n_chrom + 1)}
+    null_chroms = _null_chroms(work)
+    pruned = _pruned(work, null_chroms)
     fam = pd.read_csv(work / "g.fam", sep=r"\s+", header=None, dtype=str)
     rng = np.random.default_rng(2026)
-    y = pd.DataFrame(rng.standard_normal((len(fam), k)), columns=[f"noise_{j + 1}" for j in
-                                                                  range(k)])
-    y.insert(0, "IID", fam[1].to_numpy())
-    y.insert(0, "FID", fam[0].to_numpy())
-    y.to_csv(work / f"noise{k}.tsv", sep="\t", index=False)
-    out = work / f"noise{k}.parquet"
-    _cli("scan", "--bed", str(work / "g"), "--pheno", str(work / f"noise{k}.tsv"), "--quiet",
-         "--threads", THREADS, "--per-dim", "--overwrite", "--out", str(out))
-    res = pd.read_parquet(out)
-    null = (res["errcode"] == ".") & res["chromosome"].astype(str).isin(null_chroms)
-    m = int(null.sum())
-    lams, t3, t4 = [], [], []
-    for j in range(1, k + 1):
-        pj = res.loc[null, f"p_value_PC{j}"].to_numpy()
-        lams.append(lambda_gc(chi2.isf(pj, 1), 1))
-        t3.append(int((pj < 1e-3).sum()))
-        t4.append(int((pj < 1e-4).sum()))
-    lams, t3, t4 = np.array(lams), np.array(t3), np.array(t4)
+    noise = rng.standard_normal((len(fam), k))
+    lams, t3, t4, t3p, t4p = [], [], [], [], []
+    m = mp = 0
+    for start in range(0, k, batch):  # batches bound the per-dimension table's memory
+        cols = range(start, min(k, start + batch))
+        y = pd.DataFrame(noise[:, cols], columns=[f"noise_{j + 1}" for j in cols])
+        y.insert(0, "IID", fam[1].to_numpy())
+        y.insert(0, "FID", fam[0].to_numpy())
+        y.to_csv(work / "noise_batch.tsv", sep="\t", index=False)
+        out = work / "noise_batch.parquet"
+        # --no-pca: column j is noise trait j (independent noise either way)
+        _cli("scan", "--bed", str(work / "g"), "--pheno", str(work / "noise_batch.tsv"),
+             "--chr", ",".join(sorted(null_chroms, key=int)), "--no-pca", "--quiet",
+             "--threads", THREADS, "--per-dim", "--overwrite", "--out", str(out))
+        res = pd.read_parquet(out)
+        null = (res["errcode"] == ".") & res["chromosome"].astype(str).isin(null_chroms)
+        in_pruned = res.loc[null, "variant_id"].isin(pruned).to_numpy()
+        m, mp = int(null.sum()), int(in_pruned.sum())
+        for j in cols:
+            pj = res.loc[null, f"p_value_noise_{j + 1}"].to_numpy()
+            lams.append(lambda_gc(chi2.isf(pj, 1), 1))
+            t3.append(int((pj < 1e-3).sum()))
+            t4.append(int((pj < 1e-4).sum()))
+            t3p.append(int((pj[in_pruned] < 1e-3).sum()))
+            t4p.append(int((pj[in_pruned] < 1e-4).sum()))
+        del res
+    lams, t3, t4, t3p, t4p = map(np.array, (lams, t3, t4, t3p, t4p))
     q = [0.005, 0.025, 0.5, 0.975, 0.995]
 
     def spread(x: np.ndarray) -> str:
@@ -272,7 +361,7 @@ def noise_traits(work: Path, k: int = 200, n_null: int = 6, n_chrom: int = 12) -
 
     b3, b4 = _binomial_interval(m, 1e-3), _binomial_interval(m, 1e-4)
     print(f"{k} pure-noise traits, 1-df OLS tests on the null chromosomes "
-          f"({', '.join(sorted(null_chroms, key=int))}; m = {m:,}):")
+          f"({len(null_chroms)} chromosomes; m = {m:,}):")
     print(f"  lambda_GC: mean {lams.mean():.4f}, sd {lams.std(ddof=1):.4f}; quantiles "
           f"{spread(lams)}; outside [0.97, 1.05]: {np.mean((lams < 0.97) | (lams > 1.05)):.3f} "
           "of the traits")
@@ -282,18 +371,24 @@ def noise_traits(work: Path, k: int = 200, n_null: int = 6, n_chrom: int = 12) -
     print(f"  p<1e-4 counts: mean {t4.mean():.2f} (expected {m * 1e-4:.2f}); quantiles "
           f"{spread(t4)}; outside the binomial 99% interval {b4[0]}-{b4[1]}: "
           f"{np.mean((t4 < b4[0]) | (t4 > b4[1])):.3f} of the traits")
+    for name, t, b in (("1e-3", t3p, _binomial_interval(mp, 1e-3)),
+                       ("1e-4", t4p, _binomial_interval(mp, 1e-4))):
+        print(f"  LD-pruned null (m = {mp:,}), p<{name} counts: mean {t.mean():.2f}; quantiles "
+              f"{spread(t)}; outside the binomial 99% interval {b[0]}-{b[1]}: "
+              f"{np.mean((t < b[0]) | (t > b[1])):.3f} of the traits")
 
 
-def noise_joint(work: Path, d: int, reps: int, n_null: int = 6, n_chrom: int = 12) -> None:
+def noise_joint(work: Path, d: int, reps: int) -> None:
     """:func:`noise_traits` for the D-df joint test: ``reps`` scans, each of ``d`` pure-noise
     traits, and the spread of their lambda_GC and tail counts on the null chromosomes."""
     from gwaskit.stats.pvalues import lambda_gc
 
-    null_chroms = {str(c) for c in range(n_chrom - n_null + 1, n_chrom + 1)}
+    null_chroms = _null_chroms(work)
     fam = pd.read_csv(work / "g.fam", sep=r"\s+", header=None, dtype=str)
     rng = np.random.default_rng(2027 + d)
-    lams, t3, t4 = [], [], []
-    m = 0
+    pruned = _pruned(work, null_chroms)
+    lams, t3, t4, t3p, t4p = [], [], [], [], []
+    m = mp = 0
     for r in range(reps):
         y = pd.DataFrame(rng.standard_normal((len(fam), d)),
                          columns=[f"noise_{j + 1}" for j in range(d)])
@@ -302,30 +397,37 @@ def noise_joint(work: Path, d: int, reps: int, n_null: int = 6, n_chrom: int = 1
         y.to_csv(work / "noise_joint.tsv", sep="\t", index=False)
         out = work / "noise_joint.parquet"
         _cli("scan", "--bed", str(work / "g"), "--pheno", str(work / "noise_joint.tsv"),
-             "--quiet", "--threads", THREADS, "--overwrite", "--out", str(out))
+             "--chr", ",".join(sorted(null_chroms, key=int)), "--quiet", "--threads", THREADS,
+             "--overwrite", "--out", str(out))
         res = pd.read_parquet(out)
         null = (res["errcode"] == ".") & res["chromosome"].astype(str).isin(null_chroms)
-        m = int(null.sum())
+        in_pruned = res.loc[null, "variant_id"].isin(pruned).to_numpy()
+        m, mp = int(null.sum()), int(in_pruned.sum())
         p = res.loc[null, "p_value"].to_numpy()
         lams.append(lambda_gc(res.loc[null, "chisq"].to_numpy(), d))
         t3.append(int((p < 1e-3).sum()))
         t4.append(int((p < 1e-4).sum()))
-    lams, t3, t4 = np.array(lams), np.array(t3), np.array(t4)
+        t3p.append(int((p[in_pruned] < 1e-3).sum()))
+        t4p.append(int((p[in_pruned] < 1e-4).sum()))
+    lams, t3, t4, t3p, t4p = map(np.array, (lams, t3, t4, t3p, t4p))
     b3, b4 = _binomial_interval(m, 1e-3), _binomial_interval(m, 1e-4)
+    b3p, b4p = _binomial_interval(mp, 1e-3), _binomial_interval(mp, 1e-4)
     q = [0.005, 0.5, 0.995]
     print(f"{reps} scans of {d} pure-noise traits, {d}-df OLS joint test on the null chromosomes "
           f"(m = {m:,}):")
     print(f"  lambda_GC: mean {lams.mean():.4f}, sd {lams.std(ddof=1):.4f}, range "
           f"{lams.min():.4f}-{lams.max():.4f}; outside [0.97, 1.05]: "
           f"{np.mean((lams < 0.97) | (lams > 1.05)):.3f} of the scans")
-    for name, t, b in (("1e-3", t3, b3), ("1e-4", t4, b4)):
+    for name, t, b in (("1e-3", t3, b3), ("1e-4", t4, b4),
+                       (f"1e-3 LD-pruned (m = {mp:,})", t3p, b3p),
+                       (f"1e-4 LD-pruned (m = {mp:,})", t4p, b4p)):
         print(f"  p<{name} counts: mean {t.mean():.2f}, quantiles "
               f"{', '.join(f'{100 * a:g}%: {np.quantile(t, a):.4g}' for a in q)}, range "
               f"{t.min()}-{t.max()}; outside the binomial 99% interval {b[0]}-{b[1]}: "
               f"{np.mean((t < b[0]) | (t > b[1])):.3f} of the scans")
 
 
-def per_dimension(work: Path, d: int, n_null: int = 6, n_chrom: int = 12) -> None:
+def per_dimension(work: Path, d: int) -> None:
     """The D univariate (1-df) tests of each transformed dimension, from a calibration work
     directory (its bed, ``y{d}.tsv`` and step-1 file ``s1_{d}.loco.parquet``).
 
@@ -339,11 +441,11 @@ def per_dimension(work: Path, d: int, n_null: int = 6, n_chrom: int = 12) -> Non
 
     from gwaskit.stats.pvalues import lambda_gc
 
-    null_chroms = {str(c) for c in range(n_chrom - n_null + 1, n_chrom + 1)}
+    null_chroms = _null_chroms(work)
     common = ["--bed", str(work / "g"), "--pheno", str(work / f"y{d}.tsv"), "--quiet",
               "--threads", THREADS, "--per-dim", "--overwrite"]
-    print(f"per-dimension 1-df tests of the D = {d} traits' {d} components, null chromosomes "
-          f"{', '.join(sorted(null_chroms, key=int))}:")
+    print(f"per-dimension 1-df tests of the D = {d} traits' {d} components, "
+          f"{len(null_chroms)} null chromosomes:")
     for name, extra in (("OLS ", []), ("LOCO", ["--loco", str(work / f"s1_{d}.loco.parquet")])):
         out = work / f"perdim_{name.strip().lower()}{d}.parquet"
         _cli("scan", *common, *extra, "--out", str(out))
@@ -635,7 +737,8 @@ if __name__ == "__main__":
         args = [int(rest[0]) if rest else 10_000, int(rest[1]) if len(rest) > 1 else 12,
                 float(rest[2]) if len(rest) > 2 else 4.0,
                 tuple(int(x) for x in rest[3].split(",")) if len(rest) > 3 else (1, 16, 64),
-                int(rest[4]) if len(rest) > 4 else 6, int(rest[5]) if len(rest) > 5 else 2]
+                int(rest[4]) if len(rest) > 4 else 6, int(rest[5]) if len(rest) > 5 else 2,
+                rest[6] != "nobolt" if len(rest) > 6 else True]
         calibration(*args)
     elif mode == "perdim":
         per_dimension(Path(rest[0]), int(rest[1]) if len(rest) > 1 else 64)
@@ -643,7 +746,8 @@ if __name__ == "__main__":
         speed(int(rest[0]) if rest else 20_000, int(rest[1]) if len(rest) > 1 else 50_000,
               *([tuple(rest[2].split(","))] if len(rest) > 2 else []))
     elif mode == "bolt":          # bolt WORK K: BOLT-LMM on a singles run's trait_K
-        main_bolt(Path(rest[0]), {str(c) for c in range(7, 13)}, int(rest[1]))
+        main_bolt(Path(rest[0]), _null_chroms(Path(rest[0])),
+                  int(rest[1]) if len(rest) > 1 else None)
     elif mode == "noise":
         if len(rest) > 2:          # noise WORK D REPS: the D-df joint test
             noise_joint(Path(rest[0]), int(rest[1]), int(rest[2]))
